@@ -1,0 +1,310 @@
+//! The inference loop: runs a validated [`Model`] in a caller-provided arena.
+
+use crate::format::{Encoding, Layer, Neuron, Pool, Weights, Width, MAX_LAYERS};
+use crate::lif::{self, Membrane};
+use crate::model::{Dims, Model, Plan};
+use crate::{weights, Error};
+
+/// A word-aligned byte array to use as an arena, e.g. `static mut` on a microcontroller.
+#[repr(C, align(8))]
+#[derive(Debug)]
+pub struct Arena<const N: usize>(pub [u8; N]);
+
+impl<const N: usize> Arena<N> {
+    /// A zeroed arena.
+    pub const fn new() -> Self {
+        Arena([0; N])
+    }
+}
+
+impl<const N: usize> Default for Arena<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What one inference produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome<'e> {
+    /// Index of the highest class score (the first one on ties).
+    pub class: u16,
+    /// Class scores: the readout membranes summed over the timesteps.
+    pub readout: &'e [i32],
+    /// Spikes emitted by each layer over all timesteps (0 for pooling and readout layers).
+    pub spikes: heapless::Vec<u32, MAX_LAYERS>,
+    /// Synaptic operations: weights added to a membrane because an event arrived.
+    pub sops: u64,
+    /// Multiply-accumulates of the direct-input layer (computed once per inference).
+    pub macs: u64,
+}
+
+/// Runs inferences of one model in one arena.
+#[derive(Debug)]
+pub struct Engine<'m, 'a> {
+    model: &'m Model<'a>,
+    arena: &'m mut [u8],
+}
+
+/// The first-layer drive of a direct-input model or the previous layer's activations.
+enum Drive<'x> {
+    Current(&'x [i32]),
+    Events(&'x [u8]),
+}
+
+impl<'m, 'a> Engine<'m, 'a> {
+    /// Prepares to run `model` in `arena`, which must hold at least
+    /// [`Model::arena_bytes`] bytes after aligning its start to 4 bytes.
+    pub fn new(model: &'m Model<'a>, arena: &'m mut [u8]) -> Result<Self, Error> {
+        let skip = arena.as_ptr().align_offset(4).min(arena.len());
+        let needed = model.arena_bytes() + skip;
+        if arena.len() < needed {
+            let given = u32::try_from(arena.len()).unwrap_or(u32::MAX);
+            return Err(Error::ArenaTooSmall { needed: needed as u32, given });
+        }
+        let arena = &mut arena[skip..needed];
+        Ok(Engine { model, arena })
+    }
+
+    /// One inference over the model's default number of timesteps.
+    pub fn run(&mut self, input: &[u8]) -> Result<Outcome<'_>, Error> {
+        self.run_for(input, self.model.timesteps())
+    }
+
+    /// One inference over `timesteps` steps. `input` is one sample, channels-last u8.
+    pub fn run_for(&mut self, input: &[u8], timesteps: u16) -> Result<Outcome<'_>, Error> {
+        let model = self.model;
+        if input.len() != model.input_len() {
+            return Err(Error::InputSizeMismatch {
+                expected: model.input_len() as u32,
+                given: u32::try_from(input.len()).unwrap_or(u32::MAX),
+            });
+        }
+        if timesteps == 0 {
+            return Err(Error::ZeroTimesteps);
+        }
+        self.arena.fill(0);
+        let mut spikes = heapless::Vec::new();
+        let _ = spikes.resize(model.plan.len(), 0u32);
+        let mut sops = 0u64;
+        let mut macs = 0u64;
+        let mut rng = match model.desc.input.encoding {
+            Encoding::Direct => {
+                macs = self.direct_current(input);
+                None
+            }
+            Encoding::Rate { seed } => Some(Xorshift32::new(seed)),
+        };
+        for _ in 0..timesteps {
+            if let Some(rng) = rng.as_mut() {
+                let r = model.input_act;
+                for (s, &px) in self.arena[r.off..r.end()].iter_mut().zip(input) {
+                    *s = u8::from((rng.next() >> 24) < px as u32);
+                }
+            }
+            for (i, (layer, plan)) in model.desc.layers.iter().zip(&model.plan).enumerate() {
+                let (spk, ops) = self.step(i, layer, plan);
+                spikes[i] += spk;
+                sops += ops;
+            }
+        }
+        let Some(last) = model.plan.last() else {
+            return Err(Error::BadTopology);
+        };
+        let readout: &[i32] = bytemuck::cast_slice(&self.arena[last.score.off..last.score.end()]);
+        let mut class = 0;
+        for (c, &v) in readout.iter().enumerate() {
+            if v > readout[class] {
+                class = c;
+            }
+        }
+        Ok(Outcome { class: class as u16, readout, spikes, sops, macs })
+    }
+
+    /// Computes the direct-input layer's current into the cache; returns the MACs done.
+    fn direct_current(&mut self, input: &[u8]) -> u64 {
+        let model = self.model;
+        let r = model.cache;
+        let cache: &mut [i32] = bytemuck::cast_slice_mut(&mut self.arena[r.off..r.end()]);
+        match (&model.desc.layers[0], &model.plan[0]) {
+            (Layer::Dense(d), _) => scatter_dense(&d.weights, input, cache),
+            (Layer::Conv2d(c), p) => scatter_conv(&c.weights, c.kernel, c.stride, c.padding, p, input, cache),
+            // Rejected at load: a direct-input model starts with a synaptic layer.
+            _ => 0,
+        }
+    }
+
+    /// One timestep of layer `i`; returns (spikes emitted, synaptic operations).
+    fn step(&mut self, i: usize, layer: &Layer<'a>, plan: &Plan) -> (u32, u64) {
+        let model = self.model;
+        // Everything this layer reads lies before its own regions (mem, act, score, in order).
+        let (before, after) = self.arena.split_at_mut(plan.mem.off);
+        let drive = if i == 0 && model.cache.len > 0 {
+            Drive::Current(bytemuck::cast_slice(&before[model.cache.off..model.cache.end()]))
+        } else {
+            let r = if i == 0 { model.input_act } else { model.plan[i - 1].act };
+            Drive::Events(&before[r.off..r.end()])
+        };
+        let (mem, rest) = after.split_at_mut(plan.act.off - plan.mem.off);
+        let (act, score) = rest.split_at_mut(plan.score.off - plan.act.off);
+        let (mem, act, score) = (&mut mem[..plan.mem.len], &mut act[..plan.act.len], &mut score[..plan.score.len]);
+        let (syn, neuron) = match (layer, drive) {
+            (Layer::AvgPool(p), Drive::Events(input)) => {
+                pool(p, plan.input, plan.output, input, act, false);
+                return (0, 0);
+            }
+            (Layer::MaxPool(p), Drive::Events(input)) => {
+                pool(p, plan.input, plan.output, input, act, true);
+                return (0, 0);
+            }
+            (Layer::Dense(d), drive) => (Synapse { weights: &d.weights, conv: None, plan, drive }, &d.neuron),
+            (Layer::Conv2d(c), drive) => {
+                let conv = Some((c.kernel, c.stride, c.padding));
+                (Synapse { weights: &c.weights, conv, plan, drive }, &c.neuron)
+            }
+            // Rejected at load: pooling never follows the direct input.
+            (_, Drive::Current(_)) => return (0, 0),
+        };
+        match neuron {
+            Neuron::Lif(l) if l.membrane == Width::I16 => syn.neurons::<i16>(neuron, mem, act, score),
+            Neuron::Readout(r) if r.membrane == Width::I16 => syn.neurons::<i16>(neuron, mem, act, score),
+            _ => syn.neurons::<i32>(neuron, mem, act, score),
+        }
+    }
+}
+
+/// A synaptic layer's weights, geometry and what drives it this timestep.
+struct Synapse<'s, 'a> {
+    weights: &'s Weights<'a>,
+    conv: Option<(u8, u8, u8)>,
+    plan: &'s Plan,
+    drive: Drive<'s>,
+}
+
+impl Synapse<'_, '_> {
+    /// Leak, bias, input, then fire (LIF) or accumulate into the class scores (readout);
+    /// returns (spikes emitted, synaptic operations).
+    fn neurons<M: Membrane>(&self, neuron: &Neuron<'_>, mem: &mut [u8], act: &mut [u8], score: &mut [u8]) -> (u32, u64) {
+        let mem: &mut [M] = bytemuck::cast_slice_mut(mem);
+        let channels = self.plan.output.c;
+        let (leak, bias) = match neuron {
+            Neuron::Lif(l) => (l.leak, &l.bias),
+            Neuron::Readout(r) => (r.leak, &r.bias),
+        };
+        lif::leak_and_bias(mem, channels, leak, bias);
+        let sops = match self.drive {
+            Drive::Current(cur) => {
+                for (m, &c) in mem.iter_mut().zip(cur) {
+                    *m = m.add(c);
+                }
+                0
+            }
+            Drive::Events(ev) => match self.conv {
+                None => scatter_dense(self.weights, ev, mem),
+                Some((k, s, p)) => scatter_conv(self.weights, k, s, p, self.plan, ev, mem),
+            },
+        };
+        match neuron {
+            Neuron::Lif(l) => (lif::fire(mem, act, channels, &l.threshold, l.reset), sops),
+            Neuron::Readout(_) => {
+                lif::accumulate(mem, bytemuck::cast_slice_mut(score));
+                (0, sops)
+            }
+        }
+    }
+}
+
+/// Event-driven dense layer: each non-zero input adds its weight row.
+fn scatter_dense<M: Membrane>(w: &Weights<'_>, events: &[u8], mem: &mut [M]) -> u64 {
+    let mut ops = 0u64;
+    for (row, &v) in events.iter().enumerate() {
+        if v != 0 {
+            ops += weights::add_row(w, row, v as i32, mem) as u64;
+        }
+    }
+    ops
+}
+
+/// Event-driven convolution: each non-zero input at (y, x, c) adds, for every kernel offset
+/// (ky, kx) that maps it onto an output pixel, the weight row (ky, kx, c) into that pixel's
+/// output channels. Inputs in ascending (y, x, c) order, offsets in ascending (ky, kx).
+fn scatter_conv<M: Membrane>(
+    w: &Weights<'_>,
+    k: u8,
+    s: u8,
+    p: u8,
+    plan: &Plan,
+    events: &[u8],
+    mem: &mut [M],
+) -> u64 {
+    let (k, s, p) = (k as usize, s as usize, p as usize);
+    let (inp, out) = (plan.input, plan.output);
+    let mut ops = 0u64;
+    for (pix, chans) in events.chunks_exact(inp.c).enumerate() {
+        if chans.iter().all(|&v| v == 0) {
+            continue;
+        }
+        let (y, x) = (pix / inp.w, pix % inp.w);
+        for ky in 0..k {
+            let Some(oy) = out_index(y, ky, s, p, out.h) else { continue };
+            for kx in 0..k {
+                let Some(ox) = out_index(x, kx, s, p, out.w) else { continue };
+                let o = (oy * out.w + ox) * out.c;
+                let dst = &mut mem[o..o + out.c];
+                let row0 = (ky * k + kx) * inp.c;
+                for (ci, &v) in chans.iter().enumerate() {
+                    if v != 0 {
+                        ops += weights::add_row(w, row0 + ci, v as i32, dst) as u64;
+                    }
+                }
+            }
+        }
+    }
+    ops
+}
+
+/// The output coordinate that input coordinate `i` reaches through kernel offset `kk`.
+#[inline(always)]
+fn out_index(i: usize, kk: usize, s: usize, p: usize, n: usize) -> Option<usize> {
+    let t = (i + p).checked_sub(kk)?;
+    (t % s == 0 && t / s < n).then_some(t / s)
+}
+
+/// Pooling over a channels-last map: max (spikes stay spikes) or sum (see `format`).
+fn pool(p: &Pool, inp: Dims, out: Dims, input: &[u8], output: &mut [u8], max: bool) {
+    let (k, s) = (p.kernel as usize, p.stride as usize);
+    for oy in 0..out.h {
+        for ox in 0..out.w {
+            let o = (oy * out.w + ox) * out.c;
+            let dst = &mut output[o..o + out.c];
+            dst.fill(0);
+            for dy in 0..k {
+                for dx in 0..k {
+                    let i = ((oy * s + dy) * inp.w + ox * s + dx) * inp.c;
+                    for (d, &v) in dst.iter_mut().zip(&input[i..i + inp.c]) {
+                        *d = if max { (*d).max(v) } else { d.saturating_add(v) };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The xorshift32 generator of rate-coded input.
+struct Xorshift32(u32);
+
+impl Xorshift32 {
+    const DEFAULT_SEED: u32 = 0x9E37_79B9;
+
+    fn new(seed: u32) -> Self {
+        Xorshift32(if seed == 0 { Self::DEFAULT_SEED } else { seed })
+    }
+
+    fn next(&mut self) -> u32 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.0 = x;
+        x
+    }
+}

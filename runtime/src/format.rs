@@ -1,0 +1,399 @@
+//! The `.ember` model file: a fixed header followed by a postcard-encoded [`ModelDesc`].
+//!
+//! ```text
+//! offset  size  field
+//!      0     4  magic "EMBR"
+//!      4     2  format version, little endian (this runtime: VERSION)
+//!      6     2  reserved, zero
+//!      8     4  payload length in bytes, little endian
+//!     12     4  CRC-32 (ISO-HDLC, as zlib) of the payload, little endian
+//!     16     n  payload: postcard encoding of ModelDesc
+//! ```
+//!
+//! Weight, threshold and bias arrays are stored as little-endian byte blobs (postcard would
+//! write multi-byte integers as varints), so a loaded model borrows them in place from the
+//! file, which on a microcontroller is flash. New layer kinds are added as new enum variants
+//! at the end, so files written before them keep their meaning.
+//!
+//! Layout conventions (the trainer's exporter follows them):
+//! - Activations are stored channels-last (HWC). A dense layer reads its input flattened in
+//!   HWC order.
+//! - A dense layer's weights are a matrix of `inputs` rows by `outputs` columns (input-major,
+//!   so one arriving spike adds one contiguous row).
+//! - A conv layer's weights are `kernel * kernel * in_channels` rows (ordered ky, kx, c_in)
+//!   by `out_channels` columns.
+//! - Average pooling *sums* its window; the trainer folds the 1/k² into the next layer's
+//!   threshold and weights scale.
+
+use serde::{Deserialize, Serialize};
+
+/// First four bytes of every model file.
+pub const MAGIC: [u8; 4] = *b"EMBR";
+/// Format version written and read by this runtime.
+pub const VERSION: u16 = 1;
+/// Length of the fixed header that precedes the payload.
+pub const HEADER_LEN: usize = 16;
+/// Most layers a model may have.
+pub const MAX_LAYERS: usize = 16;
+
+/// CRC-32 used for the payload checksum (the zlib / PNG polynomial).
+pub(crate) const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// Everything a model file says, borrowing its blobs from the file's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelDesc<'a> {
+    /// Free-form model name, for logs and reports.
+    pub name: &'a str,
+    /// Default number of timesteps per inference.
+    pub timesteps: u16,
+    /// Input shape and how pixels become the first layer's drive.
+    pub input: Input,
+    /// Layers in execution order; the last one is a dense or conv layer with a readout neuron.
+    #[serde(borrow)]
+    pub layers: heapless::Vec<Layer<'a>, MAX_LAYERS>,
+}
+
+/// Shape of an activation map: height x width x channels, stored channels-last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Shape {
+    /// Rows.
+    pub height: u16,
+    /// Columns.
+    pub width: u16,
+    /// Channels.
+    pub channels: u16,
+}
+
+/// The network's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    /// Shape of one sample, one u8 per element.
+    pub shape: Shape,
+    /// How the u8 values enter the network.
+    pub encoding: Encoding,
+}
+
+/// How input values drive the first layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Encoding {
+    /// The u8 values are multiplied into the first layer's weights (MACs), once per
+    /// inference; the resulting current drives the first layer at every timestep.
+    Direct,
+    /// At every timestep each element spikes with probability value/256, drawn from a
+    /// xorshift32 generator restarted from `seed` at each inference (0 means the default seed).
+    Rate {
+        /// Generator seed.
+        seed: u32,
+    },
+}
+
+/// One layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layer<'a> {
+    /// Fully connected layer followed by its neurons.
+    Dense(#[serde(borrow)] Dense<'a>),
+    /// 2-D convolution (square kernel, no dilation) followed by its neurons.
+    Conv2d(#[serde(borrow)] Conv2d<'a>),
+    /// Non-overlapping or strided average pooling; sums its window (see the module docs).
+    AvgPool(Pool),
+    /// Max pooling over spikes: an output spikes when any input in its window does.
+    MaxPool(Pool),
+}
+
+/// A fully connected layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dense<'a> {
+    /// Number of output neurons.
+    pub outputs: u16,
+    /// `inputs x outputs` weights.
+    #[serde(borrow)]
+    pub weights: Weights<'a>,
+    /// The neurons that integrate this layer's current.
+    #[serde(borrow)]
+    pub neuron: Neuron<'a>,
+}
+
+/// A 2-D convolution over a channels-last input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conv2d<'a> {
+    /// Output channels.
+    pub out_channels: u16,
+    /// Kernel height and width.
+    pub kernel: u8,
+    /// Stride in both directions.
+    pub stride: u8,
+    /// Zero padding on every side.
+    pub padding: u8,
+    /// `kernel * kernel * in_channels` rows by `out_channels` columns.
+    #[serde(borrow)]
+    pub weights: Weights<'a>,
+    /// The neurons that integrate this layer's current.
+    #[serde(borrow)]
+    pub neuron: Neuron<'a>,
+}
+
+/// A pooling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    /// Window height and width.
+    pub kernel: u8,
+    /// Step between windows.
+    pub stride: u8,
+}
+
+/// Bits per stored weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Precision {
+    /// Signed 4-bit, two per byte, low nibble first.
+    I4,
+    /// Signed 8-bit.
+    I8,
+    /// Signed 16-bit little endian.
+    I16,
+}
+
+impl Precision {
+    /// Bits per weight.
+    pub const fn bits(self) -> usize {
+        match self {
+            Precision::I4 => 4,
+            Precision::I8 => 8,
+            Precision::I16 => 16,
+        }
+    }
+
+    /// Bytes needed to store `count` weights.
+    pub const fn bytes_for(self, count: usize) -> Option<usize> {
+        match count.checked_mul(self.bits()) {
+            Some(bits) => Some(bits.div_ceil(8)),
+            None => None,
+        }
+    }
+}
+
+/// A weight matrix of `rows x cols` entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Weights<'a> {
+    /// Bits per weight.
+    pub precision: Precision,
+    /// Dense or sparse storage.
+    #[serde(borrow)]
+    pub storage: Storage<'a>,
+}
+
+/// How a weight matrix is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Storage<'a> {
+    /// Every entry, row-major, packed at the precision's width.
+    Dense {
+        /// `rows * cols` packed weights.
+        #[serde(with = "serde_bytes")]
+        values: &'a [u8],
+    },
+    /// Compressed sparse rows: only non-zero entries are kept.
+    Sparse {
+        /// `rows + 1` u32 LE offsets into `cols`/`values`, non-decreasing, starting at 0.
+        #[serde(with = "serde_bytes")]
+        row_ptr: &'a [u8],
+        /// One u16 LE column index per kept entry, each below the matrix's column count.
+        #[serde(with = "serde_bytes")]
+        cols: &'a [u8],
+        /// One packed weight per kept entry.
+        #[serde(with = "serde_bytes")]
+        values: &'a [u8],
+    },
+}
+
+/// The neurons behind a synaptic layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Neuron<'a> {
+    /// Leaky integrate-and-fire: emits spikes to the next layer.
+    Lif(#[serde(borrow)] Lif<'a>),
+    /// Non-spiking accumulator; its membrane, summed over the timesteps, gives the class
+    /// scores. Only the last layer has one.
+    Readout(#[serde(borrow)] Readout<'a>),
+}
+
+/// Leaky integrate-and-fire parameters, in weight units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lif<'a> {
+    /// Firing threshold (membrane >= threshold spikes), strictly positive.
+    #[serde(borrow)]
+    pub threshold: Channelwise<'a>,
+    /// Added to the membrane at every timestep.
+    #[serde(borrow)]
+    pub bias: Channelwise<'a>,
+    /// Membrane multiplier applied at the start of every timestep.
+    pub leak: Leak,
+    /// What a spike does to the membrane.
+    pub reset: Reset,
+    /// Membrane storage width.
+    pub membrane: Width,
+}
+
+/// Readout accumulator parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Readout<'a> {
+    /// Added to the membrane at every timestep.
+    #[serde(borrow)]
+    pub bias: Channelwise<'a>,
+    /// Membrane multiplier applied at the start of every timestep.
+    pub leak: Leak,
+    /// Membrane storage width.
+    pub membrane: Width,
+}
+
+/// A per-layer or per-channel integer parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Channelwise<'a> {
+    /// The same value for every channel.
+    Uniform(i32),
+    /// One i32 LE per output channel.
+    PerChannel(#[serde(with = "serde_bytes")] &'a [u8]),
+}
+
+impl Channelwise<'_> {
+    /// The value for channel `c`; `c` must be below the channel count the model was
+    /// validated with.
+    #[inline]
+    pub(crate) fn get(&self, c: usize) -> i32 {
+        match self {
+            Channelwise::Uniform(v) => *v,
+            Channelwise::PerChannel(bytes) => {
+                let b = &bytes[4 * c..4 * c + 4];
+                i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+            }
+        }
+    }
+}
+
+/// Membrane leak as an unsigned Q1.15 multiplier in [0, 1]: `u <- floor(u * leak)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Leak(u16);
+
+impl Leak {
+    /// No leak: the membrane keeps its value.
+    pub const NONE: Leak = Leak(1 << 15);
+
+    /// The leak multiplier as a fixed-point number.
+    pub fn to_fixed(self) -> fixed::types::U1F15 {
+        fixed::types::U1F15::from_bits(self.0)
+    }
+
+    /// A leak from a fixed-point multiplier; `None` above 1.
+    pub fn from_fixed(m: fixed::types::U1F15) -> Option<Leak> {
+        (m.to_bits() <= 1 << 15).then_some(Leak(m.to_bits()))
+    }
+
+    /// The raw Q1.15 bits.
+    pub const fn to_bits(self) -> u16 {
+        self.0
+    }
+}
+
+/// What happens to the membrane when the neuron spikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Reset {
+    /// Soft reset: subtract the threshold.
+    Subtract,
+    /// Hard reset: set the membrane to zero.
+    Zero,
+}
+
+/// Membrane storage width; every update saturates at its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Width {
+    /// 16-bit, halves the RAM of the neuron state.
+    I16,
+    /// 32-bit.
+    I32,
+}
+
+impl Width {
+    /// Bytes per membrane.
+    pub const fn bytes(self) -> usize {
+        match self {
+            Width::I16 => 2,
+            Width::I32 => 4,
+        }
+    }
+
+    /// Smallest representable membrane value.
+    pub const fn min(self) -> i32 {
+        match self {
+            Width::I16 => i16::MIN as i32,
+            Width::I32 => i32::MIN,
+        }
+    }
+
+    /// Largest representable membrane value.
+    pub const fn max(self) -> i32 {
+        match self {
+            Width::I16 => i16::MAX as i32,
+            Width::I32 => i32::MAX,
+        }
+    }
+}
+
+/// Writes `desc` as a complete model file (header and payload) into `out`, returning the
+/// number of bytes written. Needs no allocator; the trainer and the tests use it.
+pub fn encode(desc: &ModelDesc<'_>, out: &mut [u8]) -> Result<usize, crate::Error> {
+    if out.len() < HEADER_LEN {
+        return Err(crate::Error::BufferTooSmall);
+    }
+    let (header, body) = out.split_at_mut(HEADER_LEN);
+    let payload_len = postcard::to_slice(desc, body)
+        .map_err(|_| crate::Error::BufferTooSmall)?
+        .len();
+    let payload = &body[..payload_len];
+    let len32 = u32::try_from(payload_len).map_err(|_| crate::Error::SizeOverflow)?;
+    header[0..4].copy_from_slice(&MAGIC);
+    header[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    header[6..8].copy_from_slice(&[0, 0]);
+    header[8..12].copy_from_slice(&len32.to_le_bytes());
+    header[12..16].copy_from_slice(&CRC.checksum(payload).to_le_bytes());
+    Ok(HEADER_LEN + payload_len)
+}
+
+/// Checks the header and checksum and decodes the payload, without validating shapes.
+pub(crate) fn decode(bytes: &[u8]) -> Result<ModelDesc<'_>, crate::Error> {
+    use crate::Error;
+    if bytes.len() < 4 {
+        return Err(Error::Truncated);
+    }
+    if bytes[0..4] != MAGIC {
+        return Err(Error::BadMagic);
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(Error::Truncated);
+    }
+    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+    if version != VERSION {
+        return Err(Error::UnsupportedVersion { found: version });
+    }
+    let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    let crc = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+    let rest = &bytes[HEADER_LEN..];
+    if rest.len() < len {
+        return Err(Error::Truncated);
+    }
+    if rest.len() > len {
+        return Err(Error::TrailingBytes);
+    }
+    if CRC.checksum(rest) != crc {
+        return Err(Error::ChecksumMismatch);
+    }
+    let (desc, unused) = postcard::take_from_bytes::<ModelDesc<'_>>(rest).map_err(|e| match e {
+        postcard::Error::DeserializeUnexpectedEnd => Error::Truncated,
+        _ => Error::Malformed,
+    })?;
+    if !unused.is_empty() {
+        return Err(Error::TrailingBytes);
+    }
+    Ok(desc)
+}

@@ -1,0 +1,117 @@
+//! Integer neuron updates: leak, bias, firing and reset, with saturating membranes.
+//!
+//! One timestep of a layer, in this order (the trainer's float simulation follows it):
+//! 1. leak: `u <- floor(u * leak)` (Q1.15 multiplier; skipped when the leak is exactly 1);
+//! 2. bias: `u <- sat(u + bias[c])`;
+//! 3. input: every arriving event adds `value * weight` (saturating, in ascending input
+//!    order), or, for a direct-input layer, the input current computed once per inference;
+//! 4. fire (LIF only): `u >= threshold[c]` emits a spike, then `u <- u - threshold[c]`
+//!    (subtract) or `u <- 0` (zero). A readout neuron instead adds `u` to its class score.
+
+use crate::format::{Channelwise, Leak, Reset};
+
+/// A membrane value of a given storage width; every addition saturates.
+pub(crate) trait Membrane: Copy + bytemuck::Pod {
+    /// `self + x`, clamped to the width's range.
+    fn add(self, x: i32) -> Self;
+    /// The value, widened.
+    fn get(self) -> i32;
+    /// From a value already within range.
+    fn set(x: i32) -> Self;
+}
+
+impl Membrane for i32 {
+    #[inline(always)]
+    fn add(self, x: i32) -> Self {
+        self.saturating_add(x)
+    }
+    #[inline(always)]
+    fn get(self) -> i32 {
+        self
+    }
+    #[inline(always)]
+    fn set(x: i32) -> Self {
+        x
+    }
+}
+
+impl Membrane for i16 {
+    #[inline(always)]
+    fn add(self, x: i32) -> Self {
+        (self as i32).saturating_add(x).clamp(i16::MIN as i32, i16::MAX as i32) as i16
+    }
+    #[inline(always)]
+    fn get(self) -> i32 {
+        self as i32
+    }
+    #[inline(always)]
+    fn set(x: i32) -> Self {
+        x as i16
+    }
+}
+
+/// `floor(u * leak)` for a Q1.15 leak in [0, 1]; the result's magnitude never exceeds `u`'s.
+#[inline(always)]
+pub(crate) fn leak(u: i32, leak: Leak) -> i32 {
+    ((u as i64 * leak.to_bits() as i64) >> 15) as i32
+}
+
+/// Steps 1 and 2 for every neuron of a channels-last map with `channels` channels.
+pub(crate) fn leak_and_bias<M: Membrane>(mem: &mut [M], channels: usize, l: Leak, bias: &Channelwise<'_>) {
+    let leaky = l != Leak::NONE;
+    match bias {
+        Channelwise::Uniform(b) => {
+            let b = *b;
+            if !leaky && b == 0 {
+                return;
+            }
+            for m in mem.iter_mut() {
+                let u = if leaky { leak(m.get(), l) } else { m.get() };
+                *m = M::set(u).add(b);
+            }
+        }
+        Channelwise::PerChannel(_) => {
+            for px in mem.chunks_exact_mut(channels) {
+                for (c, m) in px.iter_mut().enumerate() {
+                    let u = if leaky { leak(m.get(), l) } else { m.get() };
+                    *m = M::set(u).add(bias.get(c));
+                }
+            }
+        }
+    }
+}
+
+/// Step 4 for LIF neurons: writes 1/0 spikes into `out` and returns the number of spikes.
+pub(crate) fn fire<M: Membrane>(
+    mem: &mut [M],
+    out: &mut [u8],
+    channels: usize,
+    threshold: &Channelwise<'_>,
+    reset: Reset,
+) -> u32 {
+    let mut spikes = 0;
+    for (px, o) in mem.chunks_exact_mut(channels).zip(out.chunks_exact_mut(channels)) {
+        for (c, (m, s)) in px.iter_mut().zip(o.iter_mut()).enumerate() {
+            let th = threshold.get(c);
+            let u = m.get();
+            if u >= th {
+                *m = M::set(match reset {
+                    Reset::Subtract => u - th,
+                    Reset::Zero => 0,
+                });
+                *s = 1;
+                spikes += 1;
+            } else {
+                *s = 0;
+            }
+        }
+    }
+    spikes
+}
+
+/// Step 4 for a readout: adds every membrane to its class score (saturating).
+pub(crate) fn accumulate<M: Membrane>(mem: &[M], score: &mut [i32]) {
+    for (s, m) in score.iter_mut().zip(mem) {
+        *s = s.saturating_add(m.get());
+    }
+}
