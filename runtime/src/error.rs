@@ -21,7 +21,8 @@ pub enum Error {
     Truncated,
     /// The payload's CRC-32 differs from the header's: the file is corrupt.
     ChecksumMismatch,
-    /// The payload could not be decoded (unknown layer kind, bad field encoding).
+    /// The header's reserved field is not zero, or the payload could not be decoded
+    /// (unknown layer kind, bad field encoding, invalid UTF-8 name).
     Malformed,
     /// Bytes follow the payload or the encoded description inside it.
     TrailingBytes,
@@ -39,13 +40,14 @@ pub enum Error {
     },
     /// A size computed from the file's dimensions overflows.
     SizeOverflow,
-    /// A weight, index, threshold or bias blob has the wrong length or an out-of-range entry.
+    /// A weight or index blob has the wrong length, or an index is out of range.
     BadWeights {
         /// Index of the offending layer.
         layer: u8,
     },
-    /// A neuron parameter is out of range (threshold not positive, leak above one, value too
-    /// wide for the membrane).
+    /// A neuron parameter is out of range or has the wrong length (threshold not positive,
+    /// leak above one, value too wide for the membrane, per-channel array of the wrong size),
+    /// or the direct-input layer's current could overflow 32 bits.
     BadParameter {
         /// Index of the offending layer.
         layer: u8,
@@ -81,7 +83,7 @@ impl fmt::Display for Error {
             ),
             Error::Truncated => f.write_str("model file is truncated"),
             Error::ChecksumMismatch => f.write_str("model payload checksum mismatch (corrupt file)"),
-            Error::Malformed => f.write_str("model payload is malformed"),
+            Error::Malformed => f.write_str("model header or payload is malformed"),
             Error::TrailingBytes => f.write_str("unexpected bytes after the model payload"),
             Error::BadTopology => f.write_str(
                 "model must have 1..=16 layers, with exactly one readout, as the last layer",
@@ -94,10 +96,10 @@ impl fmt::Display for Error {
             }
             Error::SizeOverflow => f.write_str("a size computed from the model's dimensions overflows"),
             Error::BadWeights { layer } => {
-                write!(f, "layer {layer}: weight, index, threshold or bias data has a bad length or entry")
+                write!(f, "layer {layer}: weight or index data has a bad length or an out-of-range index")
             }
             Error::BadParameter { layer } => {
-                write!(f, "layer {layer}: neuron parameter out of range")
+                write!(f, "layer {layer}: neuron parameter out of range or of the wrong length")
             }
             Error::ArenaTooSmall { needed, given } => {
                 write!(f, "arena too small: the model needs {needed} bytes, {given} given")

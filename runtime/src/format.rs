@@ -376,6 +376,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<ModelDesc<'_>, crate::Error> {
     if version != VERSION {
         return Err(Error::UnsupportedVersion { found: version });
     }
+    if bytes[6..8] != [0, 0] {
+        return Err(Error::Malformed);
+    }
     let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
     let crc = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
     let rest = &bytes[HEADER_LEN..];

@@ -1,0 +1,381 @@
+//! Test support: an owned model description that encodes to `.ember` bytes, and a plain
+//! scalar reference implementation of the engine's semantics (wide integers, dense i32
+//! weight matrices, no packing, no tricks) to compare every optimised kernel against.
+#![allow(dead_code)]
+
+use ember_runtime::format::*;
+
+/// A layer with its weights as a plain `rows x cols` matrix of i32.
+#[derive(Debug, Clone)]
+pub struct L {
+    pub kind: Kind,
+    pub precision: Precision,
+    pub sparse: bool,
+    /// Row-major `rows x cols` (see the format docs for the row order).
+    pub w: Vec<i32>,
+    /// One per output channel.
+    pub threshold: Vec<i32>,
+    pub bias: Vec<i32>,
+    pub leak: u16,
+    pub reset: Reset,
+    pub width: Width,
+    pub readout: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Dense { outputs: usize },
+    Conv { out: usize, k: usize, s: usize, p: usize },
+    Avg { k: usize, s: usize },
+    Max { k: usize, s: usize },
+}
+
+#[derive(Debug, Clone)]
+pub struct M {
+    pub timesteps: u16,
+    pub shape: (usize, usize, usize),
+    pub encoding: Encoding,
+    pub layers: Vec<L>,
+}
+
+impl L {
+    pub fn pool(kind: Kind) -> L {
+        L {
+            kind,
+            precision: Precision::I8,
+            sparse: false,
+            w: vec![],
+            threshold: vec![],
+            bias: vec![],
+            leak: 1 << 15,
+            reset: Reset::Subtract,
+            width: Width::I32,
+            readout: false,
+        }
+    }
+}
+
+fn pack(values: &[i32], p: Precision) -> Vec<u8> {
+    match p {
+        Precision::I8 => values.iter().map(|&v| v as i8 as u8).collect(),
+        Precision::I16 => values.iter().flat_map(|&v| (v as i16).to_le_bytes()).collect(),
+        Precision::I4 => values
+            .chunks(2)
+            .map(|c| (c[0] as u8 & 0xF) | ((c.get(1).copied().unwrap_or(0) as u8 & 0xF) << 4))
+            .collect(),
+    }
+}
+
+fn channelwise(v: &[i32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Output shape of layer `l` given its input shape.
+pub fn out_shape(kind: Kind, (h, w, c): (usize, usize, usize)) -> (usize, usize, usize) {
+    match kind {
+        Kind::Dense { outputs } => (1, 1, outputs),
+        Kind::Conv { out, k, s, p } => ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1, out),
+        Kind::Avg { k, s } | Kind::Max { k, s } => ((h - k) / s + 1, (w - k) / s + 1, c),
+    }
+}
+
+/// Rows and columns of layer `kind`'s weight matrix for an input of shape `shape`.
+pub fn matrix(kind: Kind, (h, w, c): (usize, usize, usize)) -> (usize, usize) {
+    match kind {
+        Kind::Dense { outputs } => (h * w * c, outputs),
+        Kind::Conv { out, k, .. } => (k * k * c, out),
+        _ => (0, 0),
+    }
+}
+
+impl M {
+    /// Encodes to a complete `.ember` file.
+    pub fn encode(&self) -> Vec<u8> {
+        // Blobs per layer: (values, row_ptr, cols, threshold, bias).
+        let mut blobs = vec![];
+        let mut shape = self.shape;
+        for l in &self.layers {
+            let (rows, cols) = matrix(l.kind, shape);
+            let mut b = (vec![], vec![], vec![], channelwise(&l.threshold), channelwise(&l.bias));
+            if l.sparse {
+                let mut kept = vec![];
+                b.1.extend(0u32.to_le_bytes());
+                for r in 0..rows {
+                    for c in 0..cols {
+                        if l.w[r * cols + c] != 0 {
+                            kept.push(l.w[r * cols + c]);
+                            b.2.extend((c as u16).to_le_bytes());
+                        }
+                    }
+                    b.1.extend((kept.len() as u32).to_le_bytes());
+                }
+                b.0 = pack(&kept, l.precision);
+            } else {
+                b.0 = pack(&l.w, l.precision);
+            }
+            blobs.push(b);
+            shape = out_shape(l.kind, shape);
+        }
+        let mut layers = heapless::Vec::new();
+        for (l, b) in self.layers.iter().zip(&blobs) {
+            let storage = if l.sparse {
+                Storage::Sparse { row_ptr: &b.1, cols: &b.2, values: &b.0 }
+            } else {
+                Storage::Dense { values: &b.0 }
+            };
+            let weights = Weights { precision: l.precision, storage };
+            let cw = |v: &[i32], bytes| match v {
+                [one] => Channelwise::Uniform(*one),
+                _ => Channelwise::PerChannel(bytes),
+            };
+            let neuron = if l.readout {
+                Neuron::Readout(Readout { bias: cw(&l.bias, &b.4), leak: leak(l.leak), membrane: l.width })
+            } else {
+                Neuron::Lif(Lif {
+                    threshold: cw(&l.threshold, &b.3),
+                    bias: cw(&l.bias, &b.4),
+                    leak: leak(l.leak),
+                    reset: l.reset,
+                    membrane: l.width,
+                })
+            };
+            let layer = match l.kind {
+                Kind::Dense { outputs } => Layer::Dense(Dense { outputs: outputs as u16, weights, neuron }),
+                Kind::Conv { out, k, s, p } => Layer::Conv2d(Conv2d {
+                    out_channels: out as u16,
+                    kernel: k as u8,
+                    stride: s as u8,
+                    padding: p as u8,
+                    weights,
+                    neuron,
+                }),
+                Kind::Avg { k, s } => Layer::AvgPool(Pool { kernel: k as u8, stride: s as u8 }),
+                Kind::Max { k, s } => Layer::MaxPool(Pool { kernel: k as u8, stride: s as u8 }),
+            };
+            layers.push(layer).unwrap();
+        }
+        let (h, w, c) = self.shape;
+        let desc = ModelDesc {
+            name: "test",
+            timesteps: self.timesteps,
+            input: Input {
+                shape: Shape { height: h as u16, width: w as u16, channels: c as u16 },
+                encoding: self.encoding,
+            },
+            layers,
+        };
+        let mut out = vec![0u8; 1 << 22];
+        let n = encode(&desc, &mut out).unwrap();
+        out.truncate(n);
+        out
+    }
+}
+
+fn leak(bits: u16) -> Leak {
+    Leak::from_fixed(fixed::types::U1F15::from_bits(bits)).unwrap()
+}
+
+/// What the reference computes for one inference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref {
+    pub class: u16,
+    pub readout: Vec<i32>,
+    pub spikes: Vec<u32>,
+    pub sops: u64,
+    pub macs: u64,
+}
+
+fn per_channel(v: &[i32], c: usize) -> i64 {
+    if v.len() == 1 { v[0] as i64 } else { v[c] as i64 }
+}
+
+fn clamp(u: i64, width: Width) -> i64 {
+    u.clamp(width.min() as i64, width.max() as i64)
+}
+
+/// Runs the model the slow, obvious way.
+pub fn reference(m: &M, input: &[u8], timesteps: u16) -> Ref {
+    let n = m.layers.len();
+    let mut shapes = vec![m.shape];
+    for l in &m.layers {
+        shapes.push(out_shape(l.kind, *shapes.last().unwrap()));
+    }
+    let len = |s: (usize, usize, usize)| s.0 * s.1 * s.2;
+    let mut mem: Vec<Vec<i64>> = shapes[1..].iter().map(|&s| vec![0; len(s)]).collect();
+    let mut acts: Vec<Vec<u8>> = shapes[1..].iter().map(|&s| vec![0; len(s)]).collect();
+    let mut score = vec![0i64; len(shapes[n])];
+    let mut spikes = vec![0u32; n];
+    let (mut sops, mut macs) = (0u64, 0u64);
+
+    // Direct input: the first layer's current, by gathering (order does not matter: the
+    // loader guarantees it fits in 32 bits).
+    let mut current = vec![];
+    if m.encoding == Encoding::Direct {
+        let l = &m.layers[0];
+        let (ih, iw, ic) = shapes[0];
+        let (oh, ow, oc) = shapes[1];
+        let (_, cols) = matrix(l.kind, shapes[0]);
+        current = vec![0i64; oh * ow * oc];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for co in 0..oc {
+                    let mut acc = 0i64;
+                    let mut add = |x: u8, w: i32| {
+                        if x != 0 && (!l.sparse || w != 0) {
+                            macs += 1;
+                        }
+                        acc += x as i64 * w as i64;
+                    };
+                    match l.kind {
+                        Kind::Dense { .. } => {
+                            for i in 0..ih * iw * ic {
+                                add(input[i], l.w[i * cols + co]);
+                            }
+                        }
+                        Kind::Conv { k, s, p, .. } => {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let (iy, ix) = ((oy * s + ky) as i64 - p as i64, (ox * s + kx) as i64 - p as i64);
+                                    if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
+                                        continue;
+                                    }
+                                    for ci in 0..ic {
+                                        let x = input[(iy as usize * iw + ix as usize) * ic + ci];
+                                        add(x, l.w[((ky * k + kx) * ic + ci) * cols + co]);
+                                    }
+                                }
+                            }
+                        }
+                        _ => unreachable!(),
+                    }
+                    current[(oy * ow + ox) * oc + co] = acc;
+                }
+            }
+        }
+    }
+
+    let mut rng = match m.encoding {
+        Encoding::Rate { seed } => if seed == 0 { 0x9E37_79B9u32 } else { seed },
+        Encoding::Direct => 0,
+    };
+    for _ in 0..timesteps {
+        let input_spikes: Vec<u8> = match m.encoding {
+            Encoding::Direct => input.to_vec(),
+            Encoding::Rate { .. } => input
+                .iter()
+                .map(|&px| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 17;
+                    rng ^= rng << 5;
+                    ((rng >> 24) < px as u32) as u8
+                })
+                .collect(),
+        };
+        for (i, l) in m.layers.iter().enumerate() {
+            let prev = if i == 0 { input_spikes.clone() } else { acts[i - 1].clone() };
+            let (ih, iw, ic) = shapes[i];
+            let (oh, ow, oc) = shapes[i + 1];
+            match l.kind {
+                Kind::Avg { k, s } | Kind::Max { k, s } => {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            for c in 0..oc {
+                                let mut v: u32 = 0;
+                                for dy in 0..k {
+                                    for dx in 0..k {
+                                        let x = prev[((oy * s + dy) * iw + ox * s + dx) * ic + c] as u32;
+                                        v = if matches!(l.kind, Kind::Max { .. }) { v.max(x) } else { v + x };
+                                    }
+                                }
+                                acts[i][(oy * ow + ox) * oc + c] = v as u8;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let (_, cols) = matrix(l.kind, shapes[i]);
+            let u = &mut mem[i];
+            for (j, uj) in u.iter_mut().enumerate() {
+                let c = j % oc;
+                *uj = (*uj * l.leak as i64).div_euclid(1 << 15);
+                *uj = clamp(*uj + per_channel(&l.bias, c), l.width);
+            }
+            if i == 0 && m.encoding == Encoding::Direct {
+                for (uj, cur) in u.iter_mut().zip(&current) {
+                    *uj = clamp(*uj + cur, l.width);
+                }
+            } else {
+                // Scatter in ascending input order, saturating after every addition.
+                let mut add_row = |row: usize, v: u8, base: usize, u: &mut Vec<i64>| {
+                    for co in 0..cols {
+                        let w = l.w[row * cols + co];
+                        if l.sparse && w == 0 {
+                            continue;
+                        }
+                        sops += 1;
+                        u[base + co] = clamp(u[base + co] + v as i64 * w as i64, l.width);
+                    }
+                };
+                for y in 0..ih {
+                    for x in 0..iw {
+                        for ci in 0..ic {
+                            let v = prev[(y * iw + x) * ic + ci];
+                            if v == 0 {
+                                continue;
+                            }
+                            match l.kind {
+                                Kind::Dense { .. } => add_row((y * iw + x) * ic + ci, v, 0, u),
+                                Kind::Conv { k, s, p, .. } => {
+                                    for ky in 0..k {
+                                        for kx in 0..k {
+                                            let ny = y as i64 + p as i64 - ky as i64;
+                                            let nx = x as i64 + p as i64 - kx as i64;
+                                            if ny < 0 || nx < 0 || ny % s as i64 != 0 || nx % s as i64 != 0 {
+                                                continue;
+                                            }
+                                            let (oy, ox) = ((ny / s as i64) as usize, (nx / s as i64) as usize);
+                                            if oy >= oh || ox >= ow {
+                                                continue;
+                                            }
+                                            add_row((ky * k + kx) * ic + ci, v, (oy * ow + ox) * oc, u);
+                                        }
+                                    }
+                                }
+                                _ => unreachable!(),
+                            }
+                        }
+                    }
+                }
+            }
+            if l.readout {
+                for (s, uj) in score.iter_mut().zip(u.iter()) {
+                    *s = (*s + uj).clamp(i32::MIN as i64, i32::MAX as i64);
+                }
+            } else {
+                for (j, uj) in u.iter_mut().enumerate() {
+                    let th = per_channel(&l.threshold, j % oc);
+                    if *uj >= th {
+                        acts[i][j] = 1;
+                        spikes[i] += 1;
+                        *uj = match l.reset {
+                            Reset::Subtract => *uj - th,
+                            Reset::Zero => 0,
+                        };
+                    } else {
+                        acts[i][j] = 0;
+                    }
+                }
+            }
+        }
+    }
+    let readout: Vec<i32> = score.iter().map(|&s| s as i32).collect();
+    let mut class = 0;
+    for (c, &v) in readout.iter().enumerate() {
+        if v > readout[class] {
+            class = c;
+        }
+    }
+    Ref { class: class as u16, readout, spikes, sops, macs }
+}

@@ -1,0 +1,254 @@
+//! Every optimised kernel against the scalar reference (tests/common): random models and
+//! inputs under proptest, then named edge cases.
+
+mod common;
+
+use common::{reference, Kind, L, M};
+use ember_runtime::format::{Encoding, Precision, Reset, Width};
+use ember_runtime::{Engine, Model};
+use proptest::prelude::*;
+
+/// splitmix64: the random source for weights, so that one proptest seed names a model.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % ((hi - lo + 1) as u64)) as i64
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+fn precision_range(p: Precision) -> (i64, i64) {
+    match p {
+        Precision::I4 => (-8, 7),
+        Precision::I8 => (-128, 127),
+        Precision::I16 => (-32768, 32767),
+    }
+}
+
+/// A synaptic layer with random weights and neuron parameters.
+fn synaptic(rng: &mut Rng, kind: Kind, shape: (usize, usize, usize), readout: bool) -> L {
+    let (rows, cols) = common::matrix(kind, shape);
+    let precision = [Precision::I4, Precision::I8, Precision::I16][rng.below(3) as usize];
+    let sparse = rng.chance(50);
+    let density = rng.range(0, 100) as u64;
+    let (lo, hi) = precision_range(precision);
+    let w: Vec<i32> =
+        (0..rows * cols).map(|_| if rng.chance(density) { rng.range(lo, hi) as i32 } else { 0 }).collect();
+    let width = if rng.chance(50) { Width::I16 } else { Width::I32 };
+    let typical = (hi as i32).max(1);
+    let per = |rng: &mut Rng, lo: i64, hi: i64| -> Vec<i32> {
+        let n = if rng.chance(50) { 1 } else { cols };
+        (0..n).map(|_| rng.range(lo, hi) as i32).collect()
+    };
+    let th_hi = (typical as i64 * rng.range(1, 4)).min(width.max() as i64);
+    L {
+        kind,
+        precision,
+        sparse,
+        w,
+        threshold: per(rng, 1, th_hi),
+        bias: per(rng, -(typical as i64) / 4, typical as i64 / 4),
+        leak: if rng.chance(40) { 1 << 15 } else { rng.range(0, 1 << 15) as u16 },
+        reset: if rng.chance(50) { Reset::Subtract } else { Reset::Zero },
+        width,
+        readout,
+    }
+}
+
+/// A random valid model and one input for it.
+fn random_model(seed: u64) -> (M, Vec<u8>) {
+    let mut rng = Rng(seed);
+    let mut shape = (rng.range(1, 7) as usize, rng.range(1, 7) as usize, rng.range(1, 3) as usize);
+    let input_shape = shape;
+    let direct = rng.chance(50);
+    let encoding = if direct { Encoding::Direct } else { Encoding::Rate { seed: rng.next() as u32 } };
+    let mut layers = vec![];
+    let mut max_act = if direct { 255 } else { 1 };
+    for i in 0..rng.range(0, 4) {
+        let (h, w, _) = shape;
+        let pool_ok = !(i == 0 && direct) && h.min(w) >= 1;
+        let kind = match rng.below(4) {
+            0 | 1 if pool_ok => {
+                let k = rng.range(1, h.min(w).min(2) as i64) as usize;
+                let s = rng.range(1, 2) as usize;
+                if rng.chance(50) && max_act * k * k <= 255 {
+                    max_act *= k * k;
+                    Kind::Avg { k, s }
+                } else {
+                    Kind::Max { k, s }
+                }
+            }
+            2 => Kind::Dense { outputs: rng.range(1, 12) as usize },
+            _ => {
+                let k = rng.range(1, 3) as usize;
+                let p = rng.range(0, k as i64 - 1) as usize;
+                if h + 2 * p < k || w + 2 * p < k {
+                    Kind::Dense { outputs: rng.range(1, 12) as usize }
+                } else {
+                    Kind::Conv { out: rng.range(1, 4) as usize, k, s: rng.range(1, 2) as usize, p }
+                }
+            }
+        };
+        let layer = match kind {
+            Kind::Avg { .. } | Kind::Max { .. } => L::pool(kind),
+            _ => {
+                max_act = 1;
+                synaptic(&mut rng, kind, shape, false)
+            }
+        };
+        layers.push(layer);
+        shape = common::out_shape(kind, shape);
+    }
+    let classes = rng.range(1, 10) as usize;
+    layers.push(synaptic(&mut rng, Kind::Dense { outputs: classes }, shape, true));
+    let n = input_shape.0 * input_shape.1 * input_shape.2;
+    let zeros = rng.range(0, 100) as u64;
+    let input = (0..n).map(|_| if rng.chance(zeros) { 0 } else { rng.below(256) as u8 }).collect();
+    (M { timesteps: rng.range(1, 5) as u16, shape: input_shape, encoding, layers }, input)
+}
+
+/// Runs the engine and the reference and asserts they agree on everything.
+fn agree(m: &M, input: &[u8], timesteps: u16) -> common::Ref {
+    let bytes = m.encode();
+    let model = Model::from_bytes(&bytes).expect("generated model loads");
+    let mut arena = vec![0u8; model.arena_bytes() + 3];
+    let mut engine = Engine::new(&model, &mut arena).unwrap();
+    let out = engine.run_for(input, timesteps).unwrap();
+    let want = reference(m, input, timesteps);
+    assert_eq!(out.readout, &want.readout[..], "readout");
+    assert_eq!(&out.spikes[..], &want.spikes[..], "spikes per layer");
+    assert_eq!(out.class, want.class, "class");
+    assert_eq!(out.sops, want.sops, "SOPs");
+    assert_eq!(out.macs, want.macs, "MACs");
+    want
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    #[test]
+    fn engine_matches_reference(seed in any::<u64>()) {
+        let (m, input) = random_model(seed);
+        agree(&m, &input, m.timesteps);
+    }
+
+    /// Running twice in the same arena gives the same result (state is reset).
+    #[test]
+    fn inference_is_repeatable(seed in any::<u64>()) {
+        let (m, input) = random_model(seed);
+        let bytes = m.encode();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let mut arena = vec![0u8; model.arena_bytes()];
+        let mut engine = Engine::new(&model, &mut arena).unwrap();
+        let first = engine.run(&input).map(|o| (o.class, o.readout.to_vec(), o.spikes.clone())).unwrap();
+        let second = engine.run(&input).map(|o| (o.class, o.readout.to_vec(), o.spikes.clone())).unwrap();
+        prop_assert_eq!(first, second);
+    }
+}
+
+/// A 1x1x`n` input into a dense LIF layer of `outputs` neurons, then a dense readout.
+fn two_layer(n: usize, outputs: usize, w1: Vec<i32>, threshold: i32, width: Width) -> M {
+    let hidden = L {
+        kind: Kind::Dense { outputs },
+        precision: Precision::I16,
+        sparse: false,
+        w: w1,
+        threshold: vec![threshold],
+        bias: vec![0],
+        leak: 1 << 15,
+        reset: Reset::Subtract,
+        width,
+        readout: false,
+    };
+    let readout = L {
+        kind: Kind::Dense { outputs: 2 },
+        w: (0..outputs * 2).map(|i| if i % 2 == 0 { 1 } else { -1 }).collect(),
+        readout: true,
+        precision: Precision::I8,
+        ..hidden.clone()
+    };
+    M { timesteps: 4, shape: (1, 1, n), encoding: Encoding::Direct, layers: vec![hidden, readout] }
+}
+
+#[test]
+fn threshold_reached_exactly_spikes() {
+    // One input of 1 times weight 5 reaches threshold 5 exactly at every step.
+    let m = two_layer(1, 1, vec![5], 5, Width::I32);
+    let r = agree(&m, &[1], 4);
+    assert_eq!(r.spikes, vec![4, 0]);
+    // One below the threshold: 4, 8 -> spike at t=1 (8-5=3), 7 -> spike, 6 -> spike.
+    let m = two_layer(1, 1, vec![4], 5, Width::I32);
+    let r = agree(&m, &[1], 4);
+    assert_eq!(r.spikes, vec![3, 0]);
+}
+
+#[test]
+fn membranes_saturate_instead_of_wrapping() {
+    // 16-bit membrane, current 255 * 32767 per step: saturates at i16::MAX, never wraps.
+    let m = two_layer(1, 1, vec![32767], 32767, Width::I16);
+    let r = agree(&m, &[255], 4);
+    assert_eq!(r.spikes[0], 4);
+    // Readout saturates too: a huge negative input current.
+    let mut m = two_layer(1, 1, vec![-32768], 100, Width::I16);
+    m.layers[1].w = vec![1, 1];
+    m.layers[1].bias = vec![-32768];
+    let r = agree(&m, &[255], 4);
+    assert!(r.readout.iter().all(|&v| v == 4 * -32768));
+}
+
+#[test]
+fn all_zero_input_gives_no_events() {
+    let m = two_layer(8, 4, (0..32).map(|i| i - 16).collect(), 3, Width::I32);
+    let r = agree(&m, &[0; 8], 4);
+    assert_eq!((r.sops, r.macs), (0, 0));
+    assert_eq!(r.spikes, vec![0, 0]);
+}
+
+#[test]
+fn every_neuron_spiking() {
+    let m = two_layer(4, 6, vec![100; 24], 1, Width::I32);
+    let r = agree(&m, &[1, 2, 3, 4], 3);
+    assert_eq!(r.spikes[0], 6 * 3);
+    // Every hidden spike reaches both readout neurons: 6 neurons x 2 weights x 3 steps.
+    assert_eq!(r.sops, 36);
+}
+
+#[test]
+fn empty_pruned_rows_cost_nothing() {
+    // Rate-coded input into a sparse layer whose first rows have no weights at all.
+    let mut m = two_layer(4, 3, vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 6], 5, Width::I32);
+    m.encoding = Encoding::Rate { seed: 7 };
+    m.layers[0].sparse = true;
+    m.layers[0].precision = Precision::I4;
+    let r = agree(&m, &[255, 255, 255, 0], 5);
+    assert_eq!(r.sops, 0, "rows 0..3 are empty and row 3 never fires");
+    let r = agree(&m, &[0, 0, 0, 255], 5);
+    assert!(r.sops > 0);
+}
+
+/// The random models are not trivially quiet: most produce spikes and synaptic events, so
+/// the comparison above exercises the kernels.
+#[test]
+fn random_models_are_active() {
+    let (mut active, mut sops) = (0, 0);
+    for seed in 0..200 {
+        let (m, input) = random_model(seed);
+        let r = reference(&m, &input, m.timesteps);
+        active += (r.spikes.iter().sum::<u32>() > 0) as u32;
+        sops += (r.sops > 0) as u32;
+    }
+    assert!(active > 60 && sops > 60, "active {active}/200, with SOPs {sops}/200");
+}
