@@ -56,6 +56,8 @@ impl L {
 }
 
 fn pack(values: &[i32], p: Precision) -> Vec<u8> {
+    let bound = 1i32 << (p.bits() - 1);
+    assert!(values.iter().all(|v| (-bound..bound).contains(v)), "a test weight does not fit {p:?}");
     match p {
         Precision::I8 => values.iter().map(|&v| v as i8 as u8).collect(),
         Precision::I16 => values.iter().flat_map(|&v| (v as i16).to_le_bytes()).collect(),
@@ -379,3 +381,116 @@ pub fn reference(m: &M, input: &[u8], timesteps: u16) -> Ref {
     }
     Ref { class: class as u16, readout, spikes, sops, macs }
 }
+
+/// splitmix64: the random source for weights, so that one proptest seed names a model.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % ((hi - lo + 1) as u64)) as i64
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+fn precision_range(p: Precision) -> (i64, i64) {
+    match p {
+        Precision::I4 => (-8, 7),
+        Precision::I8 => (-128, 127),
+        Precision::I16 => (-32768, 32767),
+    }
+}
+
+/// A synaptic layer with random weights and neuron parameters.
+pub fn synaptic(rng: &mut Rng, kind: Kind, shape: (usize, usize, usize), readout: bool) -> L {
+    let (rows, cols) = matrix(kind, shape);
+    let precision = [Precision::I4, Precision::I8, Precision::I16][rng.below(3) as usize];
+    let sparse = rng.chance(50);
+    let density = rng.range(0, 100) as u64;
+    let (lo, hi) = precision_range(precision);
+    let w: Vec<i32> =
+        (0..rows * cols).map(|_| if rng.chance(density) { rng.range(lo, hi) as i32 } else { 0 }).collect();
+    let width = if rng.chance(50) { Width::I16 } else { Width::I32 };
+    let typical = (hi as i32).max(1);
+    let per = |rng: &mut Rng, lo: i64, hi: i64| -> Vec<i32> {
+        let n = if rng.chance(50) { 1 } else { cols };
+        (0..n).map(|_| rng.range(lo, hi) as i32).collect()
+    };
+    let th_hi = (typical as i64 * rng.range(1, 4)).min(width.max() as i64);
+    L {
+        kind,
+        precision,
+        sparse,
+        w,
+        threshold: per(rng, 1, th_hi),
+        bias: per(rng, -(typical as i64) / 4, typical as i64 / 4),
+        leak: if rng.chance(40) { 1 << 15 } else { rng.range(0, 1 << 15) as u16 },
+        reset: if rng.chance(50) { Reset::Subtract } else { Reset::Zero },
+        width,
+        readout,
+    }
+}
+
+/// A random valid model and one input for it.
+pub fn random_model(seed: u64) -> (M, Vec<u8>) {
+    let mut rng = Rng(seed);
+    let mut shape = (rng.range(1, 7) as usize, rng.range(1, 7) as usize, rng.range(1, 3) as usize);
+    let input_shape = shape;
+    let direct = rng.chance(50);
+    let encoding = if direct { Encoding::Direct } else { Encoding::Rate { seed: rng.next() as u32 } };
+    let mut layers = vec![];
+    let mut max_act = if direct { 255 } else { 1 };
+    for i in 0..rng.range(0, 4) {
+        let (h, w, _) = shape;
+        let pool_ok = !(i == 0 && direct) && h.min(w) >= 1;
+        let kind = match rng.below(4) {
+            0 | 1 if pool_ok => {
+                let k = rng.range(1, h.min(w).min(2) as i64) as usize;
+                let s = rng.range(1, 2) as usize;
+                if rng.chance(50) && max_act * k * k <= 255 {
+                    max_act *= k * k;
+                    Kind::Avg { k, s }
+                } else {
+                    Kind::Max { k, s }
+                }
+            }
+            2 => Kind::Dense { outputs: rng.range(1, 12) as usize },
+            _ => {
+                let k = rng.range(1, 3) as usize;
+                let p = rng.range(0, k as i64 - 1) as usize;
+                if h + 2 * p < k || w + 2 * p < k {
+                    Kind::Dense { outputs: rng.range(1, 12) as usize }
+                } else {
+                    Kind::Conv { out: rng.range(1, 4) as usize, k, s: rng.range(1, 2) as usize, p }
+                }
+            }
+        };
+        let layer = match kind {
+            Kind::Avg { .. } | Kind::Max { .. } => L::pool(kind),
+            _ => {
+                max_act = 1;
+                synaptic(&mut rng, kind, shape, false)
+            }
+        };
+        layers.push(layer);
+        shape = out_shape(kind, shape);
+    }
+    let classes = rng.range(1, 10) as usize;
+    layers.push(synaptic(&mut rng, Kind::Dense { outputs: classes }, shape, true));
+    let n = input_shape.0 * input_shape.1 * input_shape.2;
+    let zeros = rng.range(0, 100) as u64;
+    let input = (0..n).map(|_| if rng.chance(zeros) { 0 } else { rng.below(256) as u8 }).collect();
+    (M { timesteps: rng.range(1, 5) as u16, shape: input_shape, encoding, layers }, input)
+}
+
