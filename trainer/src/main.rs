@@ -1,1 +1,205 @@
-fn main() {}
+//! `ember`: train, convert, export, evaluate and inspect spiking networks for microcontrollers.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ember_trainer::data::mnist_dir;
+use ember_trainer::pipeline::{self, Options};
+use ember_trainer::recipe::Recipe;
+use ember_trainer::report::{Report, MAC_PJ, SOP_PJ};
+use ember_trainer::{Error, Result};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The REF-MLP recipe, built in so `ember demo` works from any directory.
+const REF_MLP: &str = include_str!("../../recipes/ref-mlp.toml");
+
+#[derive(Parser)]
+#[command(name = "ember", version, about = "Train spiking neural networks on the host and export them as .ember files \
+    that the integer runtime runs bit-exact on Cortex-M")]
+struct Cli {
+    /// More log output (-v: debug, -vv: trace). Logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// No progress bars and only warnings in the log.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a recipe's ANN, convert it to an integer SNN, export and evaluate it.
+    ///
+    /// Writes checkpoint.safetensors, model.ember and report.json into --out.
+    Train {
+        /// Recipe (TOML): layers, timesteps, training and conversion settings (see recipes/).
+        #[arg(long)]
+        recipe: PathBuf,
+        /// MNIST directory with the four IDX files, raw or .gz [default: the bundled data/mnist-small].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Output directory.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Override the recipe's number of epochs.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Train on the first N training samples only.
+        #[arg(long)]
+        train_samples: Option<usize>,
+    },
+    /// Convert a trained checkpoint to an integer SNN and export it as an .ember file.
+    ///
+    /// Also evaluates it and writes <stem>.report.json beside the model.
+    Convert {
+        /// Checkpoint written by `ember train` (safetensors).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The recipe the checkpoint was trained with.
+        #[arg(long)]
+        recipe: PathBuf,
+        /// The .ember file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// MNIST directory: calibration (train split) and evaluation (test split) [default: bundled subset].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Run a model with the integer runtime on the test set: accuracy, spike rates, SOPs, MACs.
+    Eval {
+        /// The .ember file.
+        #[arg(long)]
+        model: PathBuf,
+        /// MNIST directory [default: the bundled data/mnist-small].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Evaluate the first N test samples only.
+        #[arg(long)]
+        samples: Option<usize>,
+        /// Timesteps per inference [default: the model's].
+        #[arg(long)]
+        timesteps: Option<u16>,
+        /// Print the results as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a model's layers, shapes, precision, weight bytes, arena bytes and timesteps.
+    Inspect {
+        /// The .ember file.
+        file: PathBuf,
+    },
+    /// Train REF-MLP on the bundled subset, convert, export demo-out/ref-mlp.ember and evaluate.
+    Demo {
+        /// Output directory.
+        #[arg(long, default_value = "demo-out")]
+        out: PathBuf,
+        /// Epochs on the 2,000 bundled training images.
+        #[arg(long, default_value_t = 5)]
+        epochs: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => tracing::Level::WARN,
+        (_, 0) => tracing::Level::INFO,
+        (_, 1) => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false).init();
+    match run(cli.command, !cli.quiet) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+}
+
+fn run(command: Command, progress: bool) -> Result<()> {
+    match command {
+        Command::Train { recipe, data, out, epochs, train_samples } => {
+            let recipe = Recipe::load(&recipe)?;
+            let opts = Options { data: mnist_dir(data.as_deref())?, epochs, train_samples, progress };
+            let report = pipeline::train(&recipe, &opts, &out, "model.ember")?;
+            print_summary(&report, &out.join("model.ember"));
+        }
+        Command::Convert { checkpoint, recipe, out, data } => {
+            let recipe = Recipe::load(&recipe)?;
+            let opts = Options { data: mnist_dir(data.as_deref())?, epochs: None, train_samples: None, progress };
+            let net = ember_trainer::net::Net::load(&recipe, &checkpoint)?;
+            let mnist = pipeline::load_data(&recipe, &opts.data)?;
+            let report = pipeline::finish(&net, &mnist, &out, &opts)?;
+            pipeline::write_report(&report, &pipeline::report_path(&out))?;
+            print_summary(&report, &out);
+        }
+        Command::Eval { model, data, samples, timesteps, json } => {
+            let bytes = read(&model)?;
+            let dir = mnist_dir(data.as_deref())?;
+            let test = ember_trainer::data::mnist::load_split(&dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
+            let n = samples.unwrap_or(test.len());
+            let e = ember_trainer::eval::evaluate(&bytes, &model, &test, n, timesteps, progress && !json)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+            } else {
+                println!("{}: {} test samples from {}, T={}", model.display(), e.samples, dir.display(), e.timesteps);
+                println!("  accuracy          {:.2}%", 100.0 * e.accuracy);
+                for l in &e.layers {
+                    println!("  layer {} spikes    {:.4} per neuron per step ({} neurons)", l.layer, l.spike_rate, l.neurons);
+                }
+                println!("  SOPs / inference  {:.0}", e.sops_per_inference);
+                println!("  MACs / inference  {:.0}", e.macs_per_inference);
+                let pj = e.sops_per_inference * SOP_PJ + e.macs_per_inference * MAC_PJ;
+                println!("  energy estimate   {:.1} nJ (SOP {SOP_PJ} pJ, MAC {MAC_PJ} pJ)", pj / 1000.0);
+                println!("  model {} B, arena {} B", e.model_bytes, e.arena_bytes);
+            }
+        }
+        Command::Inspect { file } => {
+            let bytes = read(&file)?;
+            let text = ember_trainer::inspect::describe(&bytes).map_err(|source| Error::Model { path: file.clone(), source })?;
+            print!("{text}");
+        }
+        Command::Demo { out, epochs } => {
+            let recipe = Recipe::parse(REF_MLP, Path::new("recipes/ref-mlp.toml"))?;
+            let opts = Options { data: ember_trainer::data::bundled_mnist()?, epochs: Some(epochs), train_samples: None, progress };
+            let report = pipeline::train(&recipe, &opts, &out, "ref-mlp.ember")?;
+            print_summary(&report, &out.join("ref-mlp.ember"));
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(r: &Report, model: &Path) {
+    let e = &r.snn_int;
+    let rates: Vec<String> = e.layers.iter().map(|l| format!("{:.3}", l.spike_rate)).collect();
+    println!();
+    println!("{} -> {} ({} B, arena {} B)", r.model, model.display(), e.model_bytes, e.arena_bytes);
+    println!("| metric ({} test samples from {}) | value |", r.test_samples, r.data);
+    println!("|---|---|");
+    if r.epochs > 0 {
+        println!("| ANN training ({} samples x {} epochs) | {:.1} s |", r.train_samples, r.epochs, r.train_seconds);
+    }
+    println!("| ANN accuracy (float) | {:.2}% |", 100.0 * r.ann_accuracy);
+    println!("| SNN accuracy (float, T={}) | {:.2}% |", e.timesteps, 100.0 * r.snn_float_accuracy);
+    println!("| SNN accuracy (integer runtime, T={}) | {:.2}% |", e.timesteps, 100.0 * e.accuracy);
+    println!("| float/integer agreement | {:.2}% |", 100.0 * r.float_int_agreement);
+    println!("| spike rate per LIF layer | {} |", rates.join(", "));
+    println!("| SOPs / MACs per inference | {:.0} / {:.0} |", e.sops_per_inference, e.macs_per_inference);
+    println!(
+        "| energy estimate (SOP {} pJ, MAC {} pJ) | {:.1} nJ (dense int8 ANN: {:.1} nJ) |",
+        r.energy.sop_pj,
+        r.energy.mac_pj,
+        r.energy.snn_pj_per_inference / 1000.0,
+        r.energy.ann_pj_per_inference / 1000.0
+    );
+    println!("report: {}", pipeline::report_path(model).display());
+}

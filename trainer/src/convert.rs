@@ -1,0 +1,153 @@
+//! ANN-to-SNN conversion by threshold balancing (Diehl et al. 2015, Rueckauer et al. 2017).
+//!
+//! Each hidden layer `l` gets a threshold `theta_l`: a percentile (default 99.9) of its
+//! positive ReLU activations over calibration samples. A spike of layer `l` then stands for
+//! the activation `theta_l`, so the layer after it sees effective weights `W * theta_l`; an
+//! average pool in between *sums* its `k x k` window in the runtime, so its count is worth
+//! `theta_l / k²`. The first layer is driven by raw pixels 0..255 where the ANN saw
+//! `x / 255`, so its input unit is worth `1 / 255`. Every value stays in ANN units here;
+//! [`crate::quantize`] turns them into integers.
+
+use crate::data::mnist::Split;
+use crate::error::{CandleContext, Error, Result};
+use crate::net::{batch_tensor, Net};
+use crate::recipe::{LayerSpec, Percentile};
+
+/// A synaptic layer of the converted network, in ANN units and candle's weight layout.
+#[derive(Debug, Clone)]
+pub struct Synapse {
+    /// Index of the layer in the recipe.
+    pub index: usize,
+    /// The layer's description.
+    pub spec: LayerSpec,
+    /// Input shape `[c, h, w]`.
+    pub input: [usize; 3],
+    /// Output shape `[c, h, w]`.
+    pub output: [usize; 3],
+    /// Effective weights `W * (value of one input unit)`, candle layout.
+    pub weight: Vec<f32>,
+    /// Weight tensor shape (dense `(out, in)`, conv `(co, ci, k, k)`).
+    pub weight_shape: Vec<usize>,
+    /// Bias per output channel, added at every timestep.
+    pub bias: Option<Vec<f32>>,
+    /// Firing threshold `theta_l`; `None` for the readout.
+    pub threshold: Option<f32>,
+}
+
+/// One layer of the converted network.
+#[derive(Debug, Clone)]
+pub enum SnnLayer {
+    /// Dense or conv with LIF or readout neurons.
+    Synapse(Synapse),
+    /// Average pooling that sums its window (stride = kernel).
+    AvgPool {
+        /// Window size.
+        kernel: usize,
+    },
+}
+
+/// A converted network in ANN units.
+#[derive(Debug, Clone)]
+pub struct Snn {
+    /// Model name.
+    pub name: String,
+    /// Timesteps per inference.
+    pub timesteps: u16,
+    /// Input height, width, channels.
+    pub input: [usize; 3],
+    /// Layers in order.
+    pub layers: Vec<SnnLayer>,
+}
+
+/// The `p`-th percentile (nearest rank) of `values`; the maximum for 100.
+pub fn percentile(values: &mut [f32], p: f64) -> Option<f32> {
+    if values.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    let k = rank.clamp(1, values.len()) - 1;
+    let (_, v, _) = values.select_nth_unstable_by(k, f32::total_cmp);
+    Some(*v)
+}
+
+/// Positive ReLU activations of every hidden synaptic layer over the first `n` samples.
+fn activations(net: &Net, data: &Split, n: usize) -> Result<Vec<Vec<f32>>> {
+    let hidden = net.recipe.layers.iter().filter(|l| l.is_synaptic()).count() - 1;
+    let mut acts = vec![Vec::new(); hidden];
+    let n = n.min(data.len());
+    for start in (0..n).step_by(128) {
+        let images: Vec<&[u8]> = (start..(start + 128).min(n)).map(|i| data.image(i)).collect();
+        let outs = net.forward_all(&batch_tensor(&images, net.recipe.input)?)?;
+        for (a, t) in acts.iter_mut().zip(&outs) {
+            let v = t.flatten_all().ctx("calibration")?.to_vec1::<f32>().ctx("calibration")?;
+            a.extend(v.into_iter().filter(|&x| x > 0.0));
+        }
+    }
+    Ok(acts)
+}
+
+/// Converts a trained ANN, measuring thresholds on the first samples of `calib`.
+pub fn convert(net: &Net, calib: &Split) -> Result<Snn> {
+    let r = &net.recipe;
+    let p = match r.convert.percentile {
+        Percentile::Value(p) => p,
+        Percentile::Named(_) => 100.0,
+    };
+    let mut acts = activations(net, calib, r.convert.calibration_samples)?;
+    let shapes = r.shapes()?;
+    let last = r.layers.len() - 1;
+    let mut unit = 1.0f32 / 255.0;
+    let mut hidden = 0;
+    let mut layers = Vec::new();
+    for (i, (spec, params)) in r.layers.iter().zip(&net.params).enumerate() {
+        if let LayerSpec::Avgpool { kernel } = *spec {
+            unit /= (kernel * kernel) as f32;
+            layers.push(SnnLayer::AvgPool { kernel });
+            continue;
+        }
+        let params = params.as_ref().ok_or_else(|| Error::Convert { layer: i, message: "no weights".into() })?;
+        let w = params.weight.as_tensor();
+        let weight: Vec<f32> = w.flatten_all().ctx("weights")?.to_vec1::<f32>().ctx("weights")?.iter().map(|x| x * unit).collect();
+        let bias = match &params.bias {
+            Some(b) => Some(b.as_tensor().to_vec1::<f32>().ctx("bias")?),
+            None => None,
+        };
+        let threshold = if i == last {
+            None
+        } else {
+            let theta = percentile(&mut acts[hidden], p).ok_or_else(|| Error::Convert {
+                layer: i,
+                message: "no positive activation on the calibration samples (dead layer); train longer or use more samples".into(),
+            })?;
+            tracing::info!(layer = i, theta, percentile = p, "threshold");
+            hidden += 1;
+            unit = theta;
+            Some(theta)
+        };
+        layers.push(SnnLayer::Synapse(Synapse {
+            index: i,
+            spec: *spec,
+            input: r.input_shape(i)?,
+            output: shapes[i],
+            weight,
+            weight_shape: w.dims().to_vec(),
+            bias,
+            threshold,
+        }));
+    }
+    Ok(Snn { name: r.name.clone(), timesteps: r.timesteps, input: r.input, layers })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentile_nearest_rank() {
+        let mut v: Vec<f32> = (1..=1000).map(|x| x as f32).collect();
+        assert_eq!(percentile(&mut v, 99.9), Some(999.0));
+        assert_eq!(percentile(&mut v, 100.0), Some(1000.0));
+        assert_eq!(percentile(&mut v, 50.0), Some(500.0));
+        assert_eq!(percentile(&mut [], 50.0), None);
+    }
+}

@@ -1,0 +1,149 @@
+//! The stages of `ember train` and `ember convert`: train the ANN, convert, quantize, export,
+//! evaluate, report.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::data::mnist::{Mnist, Split};
+use crate::error::{Error, Result};
+use crate::eval::{evaluate, RuntimeEval};
+use crate::net::Net;
+use crate::quantize::QLayer;
+use crate::recipe::{LayerSpec, Recipe};
+use crate::report::{Energy, LayerConversion, Report};
+
+/// Where the outputs go and how the stages run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Dataset directory (full MNIST or the bundled subset).
+    pub data: PathBuf,
+    /// Override of the recipe's epochs.
+    pub epochs: Option<usize>,
+    /// Use at most this many training samples.
+    pub train_samples: Option<usize>,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// Loads MNIST and checks that its images fit the recipe.
+pub fn load_data(recipe: &Recipe, dir: &Path) -> Result<Mnist> {
+    let m = Mnist::load(dir)?;
+    let [h, w, c] = recipe.input;
+    if (m.train.rows, m.train.cols, 1) != (h, w, c) || (m.test.rows, m.test.cols) != (h, w) {
+        return Err(Error::Mismatch {
+            message: format!(
+                "{}: images are {}x{}x1, recipe {} takes {h}x{w}x{c}",
+                dir.display(),
+                m.train.rows,
+                m.train.cols,
+                recipe.path.display()
+            ),
+        });
+    }
+    Ok(m)
+}
+
+/// Trains the recipe's ANN and writes `checkpoint.safetensors`, `model.ember` and
+/// `report.json` into `out`.
+pub fn train(recipe: &Recipe, opts: &Options, out: &Path, model_name: &str) -> Result<Report> {
+    std::fs::create_dir_all(out).map_err(crate::error::io(out))?;
+    let mut data = load_data(recipe, &opts.data)?;
+    if let Some(n) = opts.train_samples {
+        data.train.truncate(n);
+    }
+    let epochs = opts.epochs.unwrap_or(recipe.train.epochs);
+    let net = Net::init(recipe)?;
+    tracing::info!(recipe = %recipe.path.display(), samples = data.train.len(), epochs, "training the ANN");
+    let start = Instant::now();
+    crate::train::train(&net, &data.train, epochs, opts.progress)?;
+    let train_seconds = start.elapsed().as_secs_f64();
+    tracing::info!(seconds = train_seconds, "training done");
+    net.save(&out.join("checkpoint.safetensors"))?;
+    let model = out.join(model_name);
+    let report = finish(&net, &data, &model, opts)?;
+    let report = Report { train_samples: data.train.len(), epochs, train_seconds, ..report };
+    write_report(&report, &report_path(&model))?;
+    Ok(report)
+}
+
+/// Where the report of `model` goes: `report.json` beside `model.ember`, else
+/// `<stem>.report.json`.
+pub fn report_path(model: &Path) -> PathBuf {
+    if model.file_name().is_some_and(|n| n == "model.ember") {
+        model.with_file_name("report.json")
+    } else {
+        model.with_extension("report.json")
+    }
+}
+
+/// Writes a report as pretty JSON, atomically.
+pub fn write_report(report: &Report, path: &Path) -> Result<()> {
+    let json = serde_json::to_string_pretty(report).map_err(|e| Error::Io { path: path.into(), source: e.into() })?;
+    crate::error::write_atomic(path, json.as_bytes())
+}
+
+/// MACs of the network run as a dense ANN on one sample.
+pub fn ann_macs(recipe: &Recipe) -> Result<u64> {
+    let shapes = recipe.shapes()?;
+    let mut macs = 0u64;
+    for (i, l) in recipe.layers.iter().enumerate() {
+        let [ci, ..] = recipe.input_shape(i)?;
+        let [co, h, w] = shapes[i];
+        macs += match *l {
+            LayerSpec::Dense { outputs, .. } => {
+                let [c, ih, iw] = recipe.input_shape(i)?;
+                (c * ih * iw * outputs) as u64
+            }
+            LayerSpec::Conv { kernel, .. } => (h * w * co * kernel * kernel * ci) as u64,
+            LayerSpec::Avgpool { .. } => 0,
+        };
+    }
+    Ok(macs)
+}
+
+/// Converts a trained net, writes the model to `model`, evaluates it on the test split and
+/// returns the report (training fields zero).
+pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<Report> {
+    let recipe = &net.recipe;
+    let test: &Split = &data.test;
+    let ann_accuracy = crate::train::accuracy(net, test, test.len())? as f64;
+    tracing::info!(ann_accuracy, "float ANN on the test set");
+    let snn = crate::convert::convert(net, &data.train)?;
+    let sim = crate::snn::simulate(&snn, test, test.len(), recipe.timesteps)?;
+    let q = crate::quantize::quantize(&snn)?;
+    let bytes = crate::export::write(&q, model)?;
+    tracing::info!(path = %model.display(), bytes = bytes.len(), "model written");
+    let int: RuntimeEval = evaluate(&bytes, model, test, test.len(), None, opts.progress)?;
+    let n = test.len().max(1) as f64;
+    let snn_float_accuracy =
+        sim.classes.iter().zip(&test.labels).filter(|(p, &l)| **p == l as u32).count() as f64 / n;
+    let agree = sim.classes.iter().zip(&int.classes).filter(|(f, i)| **f == **i as u32).count() as f64 / n;
+    let conversion = snn
+        .layers
+        .iter()
+        .zip(&q.layers)
+        .filter_map(|(s, q)| match (s, q) {
+            (crate::convert::SnnLayer::Synapse(s), QLayer::Synapse(q)) => {
+                Some(LayerConversion { layer: s.index, theta: s.threshold, scale: q.scale, threshold: q.threshold })
+            }
+            _ => None,
+        })
+        .collect();
+    let energy = Energy::new(&int, ann_macs(recipe)?);
+    Ok(Report {
+        model: recipe.name.clone(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        recipe: recipe.path.display().to_string(),
+        data: opts.data.display().to_string(),
+        train_samples: 0,
+        epochs: 0,
+        train_seconds: 0.0,
+        test_samples: test.len(),
+        ann_accuracy,
+        snn_float_accuracy,
+        float_int_agreement: agree,
+        snn_int: int,
+        energy,
+        conversion,
+    })
+}

@@ -1,0 +1,123 @@
+//! Integer network: int8 weights with one scale per layer, integer thresholds and biases in
+//! the same units, weights permuted into the runtime's layouts.
+//!
+//! For a synaptic layer with effective weights `W'` (see [`crate::convert`]), the scale is
+//! `s = 127 / max|W'|`; the runtime then stores `round(W' s)`, threshold `round(theta s)`
+//! (at least 1) and bias `round(b s)`, so membranes count in units of `1/s` activation.
+//! Layouts (see `ember_runtime::format`): activations channels-last (HWC); dense weights
+//! `inputs x outputs` with inputs in HWC order; conv weights rows `(ky, kx, c_in)` by columns
+//! `c_out`.
+
+use crate::convert::{Snn, SnnLayer, Synapse};
+use crate::error::{Error, Result};
+use crate::recipe::LayerSpec;
+
+/// A quantized synaptic layer.
+#[derive(Debug, Clone)]
+pub struct QSynapse {
+    /// Index of the layer in the recipe.
+    pub index: usize,
+    /// The layer's description.
+    pub spec: LayerSpec,
+    /// Output channels (dense: outputs).
+    pub outputs: usize,
+    /// int8 weights in the runtime's layout.
+    pub weights: Vec<i8>,
+    /// Integer bias per output channel, if any.
+    pub bias: Option<Vec<i32>>,
+    /// Integer threshold; `None` for the readout.
+    pub threshold: Option<i32>,
+    /// Membrane units per ANN activation unit.
+    pub scale: f32,
+}
+
+/// A quantized layer.
+#[derive(Debug, Clone)]
+pub enum QLayer {
+    /// Dense or conv.
+    Synapse(QSynapse),
+    /// Average pooling (sums its window).
+    AvgPool {
+        /// Window size and stride.
+        kernel: usize,
+    },
+}
+
+/// A quantized network, ready to export.
+#[derive(Debug, Clone)]
+pub struct QModel {
+    /// Model name.
+    pub name: String,
+    /// Timesteps per inference.
+    pub timesteps: u16,
+    /// Input height, width, channels.
+    pub input: [usize; 3],
+    /// Layers in order.
+    pub layers: Vec<QLayer>,
+}
+
+/// Quantizes every layer of `snn` to int8 weights.
+pub fn quantize(snn: &Snn) -> Result<QModel> {
+    let layers = snn
+        .layers
+        .iter()
+        .map(|l| match l {
+            SnnLayer::AvgPool { kernel } => Ok(QLayer::AvgPool { kernel: *kernel }),
+            SnnLayer::Synapse(s) => quantize_synapse(s).map(QLayer::Synapse),
+        })
+        .collect::<Result<_>>()?;
+    Ok(QModel { name: snn.name.clone(), timesteps: snn.timesteps, input: snn.input, layers })
+}
+
+fn quantize_synapse(s: &Synapse) -> Result<QSynapse> {
+    let err = |message: &str| Error::Convert { layer: s.index, message: message.into() };
+    let max = s.weight.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+    if !(max > 0.0 && max.is_finite()) {
+        return Err(err("weights are all zero or not finite"));
+    }
+    let scale = 127.0 / max;
+    let q = |w: f32| (w * scale).round().clamp(-127.0, 127.0) as i8;
+    let [ci, ih, iw] = s.input;
+    let (outputs, weights) = match s.spec {
+        LayerSpec::Dense { outputs, .. } => {
+            // candle (out, in) with `in` in CHW order -> rows in HWC order, cols = out.
+            let n_in = ci * ih * iw;
+            let mut v = vec![0i8; n_in * outputs];
+            for c in 0..ci {
+                for p in 0..ih * iw {
+                    let row = p * ci + c;
+                    for o in 0..outputs {
+                        v[row * outputs + o] = q(s.weight[o * n_in + c * ih * iw + p]);
+                    }
+                }
+            }
+            (outputs, v)
+        }
+        LayerSpec::Conv { out_channels: co, kernel: k, .. } => {
+            // candle (co, ci, ky, kx) -> rows (ky, kx, ci), cols co.
+            let mut v = vec![0i8; k * k * ci * co];
+            for o in 0..co {
+                for c in 0..ci {
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            v[((ky * k + kx) * ci + c) * co + o] = q(s.weight[((o * ci + c) * k + ky) * k + kx]);
+                        }
+                    }
+                }
+            }
+            (co, v)
+        }
+        LayerSpec::Avgpool { .. } => return Err(err("pooling has no weights")),
+    };
+    let to_i32 = |x: f32| -> Result<i32> {
+        let r = (x * scale).round();
+        if r.abs() < i32::MAX as f32 / 2.0 {
+            Ok(r as i32)
+        } else {
+            Err(err("threshold or bias does not fit in 32 bits"))
+        }
+    };
+    let bias = s.bias.as_ref().map(|b| b.iter().map(|&x| to_i32(x)).collect::<Result<Vec<_>>>()).transpose()?;
+    let threshold = s.threshold.map(|t| to_i32(t).map(|t| t.max(1))).transpose()?;
+    Ok(QSynapse { index: s.index, spec: s.spec, outputs, weights, bias, threshold, scale })
+}

@@ -1,0 +1,247 @@
+//! Recipes: one TOML file describes a network (layers, timesteps) and how to train and
+//! convert it. The ANN is the recipe's layers with a ReLU after every synaptic layer but the
+//! last; the SNN replaces each ReLU by an integrate-and-fire layer and the last layer's
+//! output by a readout.
+//!
+//! ```
+//! let r = ember_trainer::recipe::Recipe::parse(r#"
+//!     name = "tiny"
+//!     timesteps = 4
+//!     input = [28, 28, 1]
+//!     [[layers]]
+//!     kind = "dense"
+//!     outputs = 10
+//! "#, "tiny.toml".as_ref())?;
+//! assert_eq!(r.shapes()?.last(), Some(&[10, 1, 1]));
+//! # Ok::<(), ember_trainer::Error>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// A network and the settings of every stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// Model name, written into the `.ember` file.
+    pub name: String,
+    /// SNN timesteps per inference.
+    pub timesteps: u16,
+    /// Input height, width, channels.
+    pub input: [usize; 3],
+    /// Layers in order.
+    pub layers: Vec<LayerSpec>,
+    /// ANN training settings.
+    #[serde(default)]
+    pub train: TrainSpec,
+    /// ANN-to-SNN conversion settings.
+    #[serde(default)]
+    pub convert: ConvertSpec,
+    /// Where the recipe was read from (for error messages).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// One layer of the network.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LayerSpec {
+    /// Fully connected; the input is flattened.
+    Dense {
+        /// Output neurons.
+        outputs: usize,
+        /// Learn a bias per output.
+        #[serde(default = "yes")]
+        bias: bool,
+    },
+    /// 2-D convolution with a square kernel.
+    Conv {
+        /// Output channels.
+        out_channels: usize,
+        /// Kernel size.
+        kernel: usize,
+        /// Zero padding on every side.
+        #[serde(default)]
+        padding: usize,
+        /// Stride.
+        #[serde(default = "one")]
+        stride: usize,
+        /// Learn a bias per output channel.
+        #[serde(default)]
+        bias: bool,
+    },
+    /// Non-overlapping average pooling (stride = kernel).
+    Avgpool {
+        /// Window size.
+        kernel: usize,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> usize {
+    1
+}
+
+impl LayerSpec {
+    /// Dense and conv layers have weights and neurons; pooling does not.
+    pub fn is_synaptic(&self) -> bool {
+        !matches!(self, LayerSpec::Avgpool { .. })
+    }
+}
+
+/// ANN training settings (Adam, cross-entropy).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per batch.
+    pub batch: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Seed of weight initialisation and shuffling.
+    pub seed: u64,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        TrainSpec { epochs: 3, batch: 64, lr: 1e-3, seed: 1 }
+    }
+}
+
+/// Conversion settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvertSpec {
+    /// Threshold of each layer: this percentile of its positive ReLU activations, or "max".
+    pub percentile: Percentile,
+    /// Training samples used to measure the activations.
+    pub calibration_samples: usize,
+}
+
+impl Default for ConvertSpec {
+    fn default() -> Self {
+        ConvertSpec { percentile: Percentile::Value(99.9), calibration_samples: 1000 }
+    }
+}
+
+/// Which activation becomes a layer's threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Percentile {
+    /// A percentile in (0, 100].
+    Value(f64),
+    /// The string "max": the largest activation.
+    Named(Max),
+}
+
+/// The literal `"max"`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Max {
+    /// The largest activation.
+    Max,
+}
+
+impl Percentile {
+    /// The percentile as a number (100 for "max").
+    pub fn value(self) -> f64 {
+        match self {
+            Percentile::Value(p) => p,
+            Percentile::Named(Max::Max) => 100.0,
+        }
+    }
+}
+
+impl Recipe {
+    /// Reads and checks a recipe file.
+    pub fn load(path: &Path) -> Result<Recipe> {
+        let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
+        Recipe::parse(&text, path)
+    }
+
+    /// Parses and checks recipe text; `path` is used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Recipe> {
+        let mut r: Recipe =
+            toml::from_str(text).map_err(|e| Error::Recipe { path: path.to_path_buf(), message: e.to_string() })?;
+        r.path = path.to_path_buf();
+        r.check()?;
+        Ok(r)
+    }
+
+    fn err(&self, message: impl Into<String>) -> Error {
+        Error::Recipe { path: self.path.clone(), message: message.into() }
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.timesteps == 0 {
+            return Err(self.err("timesteps must be at least 1"));
+        }
+        if self.input.contains(&0) {
+            return Err(self.err("input dimensions must be positive"));
+        }
+        match self.layers.last() {
+            None => return Err(self.err("no layers")),
+            Some(l) if !l.is_synaptic() => return Err(self.err("the last layer must be dense or conv (the readout)")),
+            _ => {}
+        }
+        if !self.layers[0].is_synaptic() {
+            return Err(self.err("the first layer must be dense or conv (it takes the direct input)"));
+        }
+        for (i, w) in self.layers.windows(2).enumerate() {
+            if !w[0].is_synaptic() && !w[1].is_synaptic() {
+                return Err(self.err(format!("layers {i} and {}: two pooling layers in a row", i + 1)));
+            }
+        }
+        if self.layers.len() > ember_runtime::format::MAX_LAYERS {
+            return Err(self.err(format!("at most {} layers", ember_runtime::format::MAX_LAYERS)));
+        }
+        let t = &self.train;
+        if t.epochs == 0 || t.batch == 0 || !(t.lr > 0.0) {
+            return Err(self.err("train: epochs, batch and lr must be positive"));
+        }
+        let p = self.convert.percentile.value();
+        if !(p > 0.0 && p <= 100.0) {
+            return Err(self.err("convert.percentile must be in (0, 100] or \"max\""));
+        }
+        if self.convert.calibration_samples == 0 {
+            return Err(self.err("convert.calibration_samples must be positive"));
+        }
+        self.shapes().map(|_| ())
+    }
+
+    /// Output shape `[channels, height, width]` of every layer (dense: `[n, 1, 1]`).
+    pub fn shapes(&self) -> Result<Vec<[usize; 3]>> {
+        let [h, w, c] = self.input;
+        let mut s = [c, h, w];
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            s = match *l {
+                LayerSpec::Dense { outputs, .. } if outputs > 0 => [outputs, 1, 1],
+                LayerSpec::Conv { out_channels, kernel, padding, stride, .. }
+                    if out_channels > 0 && kernel > 0 && stride > 0 && padding < kernel && s[1] + 2 * padding >= kernel && s[2] + 2 * padding >= kernel =>
+                {
+                    [out_channels, (s[1] + 2 * padding - kernel) / stride + 1, (s[2] + 2 * padding - kernel) / stride + 1]
+                }
+                LayerSpec::Avgpool { kernel } if kernel > 0 && s[1] >= kernel && s[2] >= kernel => {
+                    [s[0], s[1] / kernel, s[2] / kernel]
+                }
+                _ => return Err(self.err(format!("layer {i}: impossible size for input {s:?} (c, h, w)"))),
+            };
+            out.push(s);
+        }
+        Ok(out)
+    }
+
+    /// Input shape `[channels, height, width]` of layer `i`.
+    pub fn input_shape(&self, i: usize) -> Result<[usize; 3]> {
+        let [h, w, c] = self.input;
+        Ok(if i == 0 { [c, h, w] } else { self.shapes()?[i - 1] })
+    }
+}

@@ -1,0 +1,84 @@
+//! `report.json`: the figures measured for one exported model.
+
+use serde::Serialize;
+
+use crate::eval::RuntimeEval;
+
+/// Energy per synaptic operation (accumulate), 45 nm, picojoules.
+pub const SOP_PJ: f64 = 0.9;
+/// Energy per multiply-accumulate, 45 nm, picojoules.
+pub const MAC_PJ: f64 = 4.6;
+
+/// Energy estimate of one inference.
+#[derive(Debug, Clone, Serialize)]
+pub struct Energy {
+    /// pJ per SOP used.
+    pub sop_pj: f64,
+    /// pJ per MAC used.
+    pub mac_pj: f64,
+    /// SOPs x sop_pj + MACs x mac_pj, for the integer SNN.
+    pub snn_pj_per_inference: f64,
+    /// MACs of the same network run as a dense ANN (every synaptic layer, every input).
+    pub ann_macs_per_inference: u64,
+    /// ann_macs x mac_pj.
+    pub ann_pj_per_inference: f64,
+}
+
+impl Energy {
+    /// The estimate for `eval`, beside a dense ANN of `ann_macs` MACs.
+    pub fn new(eval: &RuntimeEval, ann_macs: u64) -> Energy {
+        Energy {
+            sop_pj: SOP_PJ,
+            mac_pj: MAC_PJ,
+            snn_pj_per_inference: eval.sops_per_inference * SOP_PJ + eval.macs_per_inference * MAC_PJ,
+            ann_macs_per_inference: ann_macs,
+            ann_pj_per_inference: ann_macs as f64 * MAC_PJ,
+        }
+    }
+}
+
+/// Conversion figures of one LIF layer.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerConversion {
+    /// Layer index.
+    pub layer: usize,
+    /// Threshold in ANN units (the calibrated activation percentile).
+    pub theta: Option<f32>,
+    /// Membrane units per ANN unit.
+    pub scale: f32,
+    /// Integer threshold stored in the model.
+    pub threshold: Option<i32>,
+}
+
+/// Everything `ember train` / `ember convert` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Model name.
+    pub model: String,
+    /// The command line that produced this report.
+    pub command: String,
+    /// Recipe file.
+    pub recipe: String,
+    /// Dataset directory.
+    pub data: String,
+    /// Training samples used (0 when only converting).
+    pub train_samples: usize,
+    /// Epochs trained (0 when only converting).
+    pub epochs: usize,
+    /// Wall-clock seconds of ANN training.
+    pub train_seconds: f64,
+    /// Test samples every accuracy below is measured on.
+    pub test_samples: usize,
+    /// Float ANN top-1 accuracy.
+    pub ann_accuracy: f64,
+    /// Float (unquantized) SNN accuracy at the model's timesteps.
+    pub snn_float_accuracy: f64,
+    /// Share of test samples where the float and integer SNNs predict the same class.
+    pub float_int_agreement: f64,
+    /// Integer runtime figures: accuracy, spike rates, SOPs, MACs, sizes.
+    pub snn_int: RuntimeEval,
+    /// Energy estimate.
+    pub energy: Energy,
+    /// Thresholds and scales per synaptic layer.
+    pub conversion: Vec<LayerConversion>,
+}

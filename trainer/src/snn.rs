@@ -1,0 +1,137 @@
+//! Float simulation of a converted network with exactly the runtime's semantics, so the
+//! integer model's accuracy can be compared with the unquantized one.
+//!
+//! The semantics, the same as `ember-runtime` (`runtime/src/lif.rs`, `engine.rs`):
+//! - Direct input: the first layer's current `W x` (raw pixels 0..255) is computed once and
+//!   drives that layer at every timestep.
+//! - Every timestep runs the layers in order, so a spike crosses the whole network within
+//!   the timestep it is emitted in.
+//! - LIF layer (no leak): `u += bias + input`; where `u >= theta` it spikes (output 1) and
+//!   `u -= theta` (soft reset). Membranes start at 0.
+//! - Average pool: the *sum* of its window's spikes (0..k²).
+//! - Readout (leak 0): `u = bias + input` at each timestep, added to the class score; the
+//!   class is the first highest score.
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::convert::{Snn, SnnLayer, Synapse};
+use crate::data::mnist::Split;
+use crate::error::{CandleContext, Result};
+use crate::recipe::LayerSpec;
+
+/// Results of simulating a batch of samples.
+#[derive(Debug, Clone, Default)]
+pub struct SimResult {
+    /// Predicted class per sample.
+    pub classes: Vec<u32>,
+    /// Spikes per layer, summed over samples and timesteps (0 for pool and readout).
+    pub spikes: Vec<f64>,
+}
+
+struct Layer {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    syn: Synapse,
+}
+
+fn apply(l: &Layer, x: &Tensor) -> Result<Tensor> {
+    let y = match l.syn.spec {
+        LayerSpec::Dense { .. } => {
+            x.flatten_from(1).ctx("snn dense")?.matmul(&l.weight.t().ctx("snn dense")?).ctx("snn dense")?
+        }
+        LayerSpec::Conv { padding, stride, .. } => x.conv2d(&l.weight, padding, stride, 1, 1).ctx("snn conv")?,
+        LayerSpec::Avgpool { .. } => x.clone(),
+    };
+    match &l.bias {
+        Some(b) => y.broadcast_add(b).ctx("snn bias"),
+        None => Ok(y),
+    }
+}
+
+/// Simulates `timesteps` steps of `snn` on the first `n` samples of `data`.
+pub fn simulate(snn: &Snn, data: &Split, n: usize, timesteps: u16) -> Result<SimResult> {
+    let dev = Device::Cpu;
+    let mut layers = Vec::new();
+    for l in &snn.layers {
+        layers.push(match l {
+            SnnLayer::Synapse(s) => {
+                let weight = Tensor::from_slice(&s.weight, s.weight_shape.as_slice(), &dev).ctx("snn weights")?;
+                let bias = match (&s.bias, s.spec) {
+                    (Some(b), LayerSpec::Conv { .. }) => Some(Tensor::from_slice(b, (1, b.len(), 1, 1), &dev).ctx("bias")?),
+                    (Some(b), _) => Some(Tensor::from_slice(b, (1, b.len()), &dev).ctx("bias")?),
+                    (None, _) => None,
+                };
+                Some(Layer { weight, bias, syn: s.clone() })
+            }
+            SnnLayer::AvgPool { .. } => None,
+        });
+    }
+    let n = n.min(data.len());
+    let mut out = SimResult { classes: Vec::with_capacity(n), spikes: vec![0.0; layers.len()] };
+    let [h, w, c] = snn.input;
+    for start in (0..n).step_by(256) {
+        let end = (start + 256).min(n);
+        let images: Vec<&[u8]> = (start..end).map(|i| data.image(i)).collect();
+        // Raw pixels 0..255, NCHW.
+        let x = (crate::net::batch_tensor(&images, snn.input)? * 255.0).ctx("input")?.reshape((end - start, c, h, w)).ctx("input")?;
+        let first = layers[0].as_ref().map(|l| apply(l, &x)).transpose()?;
+        let mut mem: Vec<Option<Tensor>> = vec![None; layers.len()];
+        let mut score: Option<Tensor> = None;
+        for _ in 0..timesteps {
+            let mut act = x.clone();
+            for (i, (l, spec)) in layers.iter().zip(&snn.layers).enumerate() {
+                act = match (l, spec) {
+                    (None, SnnLayer::AvgPool { kernel }) => {
+                        (act.avg_pool2d(*kernel).ctx("snn pool")? * (kernel * kernel) as f64).ctx("snn pool")?
+                    }
+                    (Some(l), _) => {
+                        let cur = match (&first, i) {
+                            (Some(f), 0) => f.clone(),
+                            _ => apply(l, &act)?,
+                        };
+                        match l.syn.threshold {
+                            Some(theta) => {
+                                let u = match &mem[i] {
+                                    Some(u) => (u + cur).ctx("snn membrane")?,
+                                    None => cur,
+                                };
+                                let s = u.ge(theta as f64).ctx("fire")?.to_dtype(DType::F32).ctx("fire")?;
+                                mem[i] = Some((&u - (&s * theta as f64).ctx("reset")?).ctx("reset")?);
+                                out.spikes[i] += s.sum_all().ctx("count")?.to_scalar::<f32>().ctx("count")? as f64;
+                                s
+                            }
+                            None => {
+                                let cur = cur.flatten_from(1).ctx("readout")?;
+                                score = Some(match score.take() {
+                                    Some(sc) => (sc + &cur).ctx("readout")?,
+                                    None => cur.clone(),
+                                });
+                                cur
+                            }
+                        }
+                    }
+                    (None, _) => act,
+                };
+            }
+        }
+        if let Some(sc) = score {
+            out.classes.extend(first_argmax(&sc.to_vec2::<f32>().ctx("scores")?));
+        }
+    }
+    Ok(out)
+}
+
+/// Index of the first highest value of each row (the runtime's tie rule).
+fn first_argmax(rows: &[Vec<f32>]) -> Vec<u32> {
+    rows.iter()
+        .map(|r| {
+            let mut best = 0;
+            for (i, &v) in r.iter().enumerate() {
+                if v > r[best] {
+                    best = i;
+                }
+            }
+            best as u32
+        })
+        .collect()
+}
