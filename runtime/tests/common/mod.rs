@@ -1,7 +1,7 @@
 //! Test support: an owned model description that encodes to `.ember` bytes, and a plain
 //! scalar reference implementation of the engine's semantics (wide integers, dense i32
 //! weight matrices, no packing, no tricks) to compare every optimised kernel against.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::needless_range_loop)]
 
 use ember_runtime::format::*;
 
