@@ -125,12 +125,14 @@ impl<'m, 'a> Engine<'m, 'a> {
         let model = self.model;
         let r = model.cache;
         let cache: &mut [i32] = bytemuck::cast_slice_mut(&mut self.arena[r.off..r.end()]);
-        match (&model.desc.layers[0], &model.plan[0]) {
-            (Layer::Dense(d), _) => scatter_dense(&d.weights, input, cache),
-            (Layer::Conv2d(c), p) => scatter_conv(&c.weights, c.kernel, c.stride, c.padding, p, input, cache),
+        let plan = &model.plan[0];
+        let (weights, conv) = match &model.desc.layers[0] {
+            Layer::Dense(d) => (&d.weights, None),
+            Layer::Conv2d(c) => (&c.weights, Some((c.kernel, c.stride, c.padding))),
             // Rejected at load: a direct-input model starts with a synaptic layer.
-            _ => 0,
-        }
+            _ => return 0,
+        };
+        weights::with_rows(weights, plan.output.c, Scatter { conv, plan, events: input, mem: cache })
     }
 
     /// One timestep of layer `i`; returns (spikes emitted, synaptic operations).
@@ -198,10 +200,10 @@ impl Synapse<'_, '_> {
                 }
                 0
             }
-            Drive::Events(ev) => match self.conv {
-                None => scatter_dense(self.weights, ev, mem),
-                Some((k, s, p)) => scatter_conv(self.weights, k, s, p, self.plan, ev, mem),
-            },
+            Drive::Events(events) => {
+                let kernel = Scatter { conv: self.conv, plan: self.plan, events, mem };
+                weights::with_rows(self.weights, channels, kernel)
+            }
         };
         match neuron {
             Neuron::Lif(l) => (lif::fire(mem, act, channels, &l.threshold, l.reset), sops),
@@ -213,30 +215,45 @@ impl Synapse<'_, '_> {
     }
 }
 
-/// Event-driven dense layer: each non-zero input adds its weight row.
-fn scatter_dense<M: Membrane>(w: &Weights<'_>, events: &[u8], mem: &mut [M]) -> u64 {
+/// Event-driven input of one synaptic layer: every non-zero event adds weight rows.
+struct Scatter<'x, M> {
+    /// Kernel, stride and padding of a convolution; `None` for a dense layer.
+    conv: Option<(u8, u8, u8)>,
+    plan: &'x Plan,
+    events: &'x [u8],
+    mem: &'x mut [M],
+}
+
+impl<M: Membrane> weights::WithRows for Scatter<'_, M> {
+    fn run<R: weights::Rows>(self, rows: R) -> u64 {
+        match self.conv {
+            None => scatter_dense(&rows, self.events, self.mem),
+            Some((k, s, p)) => scatter_conv(&rows, (k as usize, s as usize, p as usize), self.plan, self.events, self.mem),
+        }
+    }
+}
+
+/// Dense layer: each non-zero input adds its weight row, in ascending input order.
+fn scatter_dense<M: Membrane, R: weights::Rows>(rows: &R, events: &[u8], mem: &mut [M]) -> u64 {
     let mut ops = 0u64;
     for (row, &v) in events.iter().enumerate() {
         if v != 0 {
-            ops += weights::add_row(w, row, v as i32, mem) as u64;
+            ops += rows.add(row, v as i32, mem) as u64;
         }
     }
     ops
 }
 
-/// Event-driven convolution: each non-zero input at (y, x, c) adds, for every kernel offset
-/// (ky, kx) that maps it onto an output pixel, the weight row (ky, kx, c) into that pixel's
-/// output channels. Inputs in ascending (y, x, c) order, offsets in ascending (ky, kx).
-fn scatter_conv<M: Membrane>(
-    w: &Weights<'_>,
-    k: u8,
-    s: u8,
-    p: u8,
+/// Convolution: each non-zero input at (y, x, c) adds, for every kernel offset (ky, kx) that
+/// maps it onto an output pixel, the weight row (ky, kx, c) into that pixel's output
+/// channels. Inputs in ascending (y, x, c) order, offsets in ascending (ky, kx).
+fn scatter_conv<M: Membrane, R: weights::Rows>(
+    rows: &R,
+    (k, s, p): (usize, usize, usize),
     plan: &Plan,
     events: &[u8],
     mem: &mut [M],
 ) -> u64 {
-    let (k, s, p) = (k as usize, s as usize, p as usize);
     let (inp, out) = (plan.input, plan.output);
     let mut ops = 0u64;
     for (pix, chans) in events.chunks_exact(inp.c).enumerate() {
@@ -253,7 +270,7 @@ fn scatter_conv<M: Membrane>(
                 let row0 = (ky * k + kx) * inp.c;
                 for (ci, &v) in chans.iter().enumerate() {
                     if v != 0 {
-                        ops += weights::add_row(w, row0 + ci, v as i32, dst) as u64;
+                        ops += rows.add(row0 + ci, v as i32, dst) as u64;
                     }
                 }
             }

@@ -89,22 +89,33 @@ pub(crate) fn fire<M: Membrane>(
     threshold: &Channelwise<'_>,
     reset: Reset,
 ) -> u32 {
-    let mut spikes = 0;
-    for (px, o) in mem.chunks_exact_mut(channels).zip(out.chunks_exact_mut(channels)) {
-        for (c, (m, s)) in px.iter_mut().zip(o.iter_mut()).enumerate() {
-            let th = threshold.get(c);
-            let u = m.get();
-            if u >= th {
-                *m = M::set(match reset {
-                    Reset::Subtract => u - th,
-                    Reset::Zero => 0,
-                });
-                *s = 1;
-                spikes += 1;
-            } else {
-                *s = 0;
+    match *threshold {
+        Channelwise::Uniform(th) => fire_run(mem, out, |_| th, reset),
+        Channelwise::PerChannel(_) => {
+            let mut spikes = 0;
+            for (px, o) in mem.chunks_exact_mut(channels).zip(out.chunks_exact_mut(channels)) {
+                spikes += fire_run(px, o, |c| threshold.get(c), reset);
             }
+            spikes
         }
+    }
+}
+
+/// Fires a run of neurons whose threshold is `th(index in the run)`.
+#[inline(always)]
+fn fire_run<M: Membrane>(mem: &mut [M], out: &mut [u8], th: impl Fn(usize) -> i32, reset: Reset) -> u32 {
+    let mut spikes = 0;
+    for (c, (m, s)) in mem.iter_mut().zip(out.iter_mut()).enumerate() {
+        let (u, t) = (m.get(), th(c));
+        let fired = u >= t;
+        if fired {
+            *m = M::set(match reset {
+                Reset::Subtract => u - t,
+                Reset::Zero => 0,
+            });
+        }
+        *s = fired as u8;
+        spikes += fired as u32;
     }
     spikes
 }

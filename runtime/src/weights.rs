@@ -37,60 +37,122 @@ pub(crate) fn u16_at(bytes: &[u8], i: usize) -> usize {
     u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]) as usize
 }
 
-/// Adds `v * W[row, c]` to `out[c]` for the row's entries and returns how many weights were
-/// added (the synaptic operations). `out` has the matrix's column count.
-///
-/// The blob sizes were checked when the model was loaded, so the indexing cannot fail.
-#[inline]
-pub(crate) fn add_row<M: Membrane>(w: &Weights<'_>, row: usize, v: i32, out: &mut [M]) -> u32 {
-    let cols = out.len();
+/// Rows of a weight matrix in one storage format and precision. Kernels are generic over
+/// it, so the format is dispatched once per layer and timestep, not once per event.
+pub(crate) trait Rows {
+    /// Adds `v * W[row, c]` to `out[c]` for the row's stored entries and returns how many
+    /// weights were added (the synaptic operations). `out` has the matrix's column count.
+    /// The blob sizes were checked when the model was loaded, so the indexing cannot fail.
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32;
+}
+
+/// What a kernel does with the rows, once they have a concrete type.
+pub(crate) trait WithRows {
+    /// Runs the kernel; returns its synaptic operations.
+    fn run<R: Rows>(self, rows: R) -> u64;
+}
+
+/// Calls `kernel` with `w`'s rows as their concrete format (`cols` columns).
+pub(crate) fn with_rows<K: WithRows>(w: &Weights<'_>, cols: usize, kernel: K) -> u64 {
     match (w.storage, w.precision) {
-        (Storage::Dense { values }, Precision::I8) => {
-            let r = &values[row * cols..row * cols + cols];
-            if v == 1 {
-                for (m, &b) in out.iter_mut().zip(r) {
-                    *m = m.add(b as i8 as i32);
-                }
-            } else {
-                for (m, &b) in out.iter_mut().zip(r) {
-                    *m = m.add(v * (b as i8 as i32));
-                }
-            }
-            cols as u32
-        }
-        (Storage::Dense { values }, Precision::I4) => {
-            let start = row * cols;
-            for (c, m) in out.iter_mut().enumerate() {
-                *m = m.add(v * nibble(values, start + c));
-            }
-            cols as u32
-        }
-        (Storage::Dense { values }, Precision::I16) => {
-            let r = &values[2 * row * cols..2 * (row * cols + cols)];
-            for (m, b) in out.iter_mut().zip(r.chunks_exact(2)) {
-                *m = m.add(v * i16::from_le_bytes([b[0], b[1]]) as i32);
-            }
-            cols as u32
-        }
+        (Storage::Dense { values }, Precision::I8) => kernel.run(DenseI8 { values, cols }),
+        (Storage::Dense { values }, Precision::I4) => kernel.run(DenseI4 { values, cols }),
+        (Storage::Dense { values }, Precision::I16) => kernel.run(DenseI16 { values, cols }),
+        (Storage::Sparse { row_ptr, cols: idx, values }, Precision::I8) => kernel.run(SparseI8 { row_ptr, idx, values }),
         (Storage::Sparse { row_ptr, cols: idx, values }, precision) => {
-            let (a, b) = (u32_at(row_ptr, row), u32_at(row_ptr, row + 1));
-            match precision {
-                Precision::I8 => {
-                    let ix = &idx[2 * a..2 * b];
-                    for (c, &wb) in ix.chunks_exact(2).zip(&values[a..b]) {
-                        let m = &mut out[u16::from_le_bytes([c[0], c[1]]) as usize];
-                        *m = m.add(v * (wb as i8 as i32));
-                    }
-                }
-                _ => {
-                    for k in a..b {
-                        let m = &mut out[u16_at(idx, k)];
-                        *m = m.add(v * weight_at(values, precision, k));
-                    }
-                }
-            }
-            (b - a) as u32
+            kernel.run(SparseAny { row_ptr, idx, values, precision })
         }
+    }
+}
+
+struct DenseI8<'a> {
+    values: &'a [u8],
+    cols: usize,
+}
+
+impl Rows for DenseI8<'_> {
+    #[inline(always)]
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+        let r = &self.values[row * self.cols..][..self.cols];
+        if v == 1 {
+            for (m, &b) in out.iter_mut().zip(r) {
+                *m = m.add(b as i8 as i32);
+            }
+        } else {
+            for (m, &b) in out.iter_mut().zip(r) {
+                *m = m.add(v * (b as i8 as i32));
+            }
+        }
+        self.cols as u32
+    }
+}
+
+struct DenseI4<'a> {
+    values: &'a [u8],
+    cols: usize,
+}
+
+impl Rows for DenseI4<'_> {
+    #[inline(always)]
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+        let start = row * self.cols;
+        for (c, m) in out.iter_mut().enumerate() {
+            *m = m.add(v * nibble(self.values, start + c));
+        }
+        self.cols as u32
+    }
+}
+
+struct DenseI16<'a> {
+    values: &'a [u8],
+    cols: usize,
+}
+
+impl Rows for DenseI16<'_> {
+    #[inline(always)]
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+        let r = &self.values[2 * row * self.cols..][..2 * self.cols];
+        for (m, b) in out.iter_mut().zip(r.chunks_exact(2)) {
+            *m = m.add(v * i16::from_le_bytes([b[0], b[1]]) as i32);
+        }
+        self.cols as u32
+    }
+}
+
+struct SparseI8<'a> {
+    row_ptr: &'a [u8],
+    idx: &'a [u8],
+    values: &'a [u8],
+}
+
+impl Rows for SparseI8<'_> {
+    #[inline(always)]
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+        let (a, b) = (u32_at(self.row_ptr, row), u32_at(self.row_ptr, row + 1));
+        for (c, &wb) in self.idx[2 * a..2 * b].chunks_exact(2).zip(&self.values[a..b]) {
+            let m = &mut out[u16::from_le_bytes([c[0], c[1]]) as usize];
+            *m = m.add(v * (wb as i8 as i32));
+        }
+        (b - a) as u32
+    }
+}
+
+struct SparseAny<'a> {
+    row_ptr: &'a [u8],
+    idx: &'a [u8],
+    values: &'a [u8],
+    precision: Precision,
+}
+
+impl Rows for SparseAny<'_> {
+    #[inline(always)]
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+        let (a, b) = (u32_at(self.row_ptr, row), u32_at(self.row_ptr, row + 1));
+        for k in a..b {
+            let m = &mut out[u16_at(self.idx, k)];
+            *m = m.add(v * weight_at(self.values, self.precision, k));
+        }
+        (b - a) as u32
     }
 }
 
