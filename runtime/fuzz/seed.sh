@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Seeds the fuzz corpus with the golden models.
+# Seeds both fuzz corpora with the golden models.
 set -e
 cd "$(dirname "$0")"
-mkdir -p corpus/load_and_run
-cp ../tests/golden/*.ember corpus/load_and_run/
+for target in load_and_run load_and_run_sealed; do
+    mkdir -p "corpus/$target"
+    cp ../tests/golden/*.ember "corpus/$target/"
+done

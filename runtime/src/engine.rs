@@ -166,10 +166,9 @@ impl<'m, 'a> Engine<'m, 'a> {
             // Rejected at load: pooling never follows the direct input.
             (_, Drive::Current(_)) => return (0, 0),
         };
-        match neuron {
-            Neuron::Lif(l) if l.membrane == Width::I16 => syn.neurons::<i16>(neuron, mem, act, score),
-            Neuron::Readout(r) if r.membrane == Width::I16 => syn.neurons::<i16>(neuron, mem, act, score),
-            _ => syn.neurons::<i32>(neuron, mem, act, score),
+        match neuron.common().2 {
+            Width::I16 => syn.neurons::<i16>(neuron, mem, act, score),
+            Width::I32 => syn.neurons::<i32>(neuron, mem, act, score),
         }
     }
 }
@@ -188,10 +187,7 @@ impl Synapse<'_, '_> {
     fn neurons<M: Membrane>(&self, neuron: &Neuron<'_>, mem: &mut [u8], act: &mut [u8], score: &mut [u8]) -> (u32, u64) {
         let mem: &mut [M] = bytemuck::cast_slice_mut(mem);
         let channels = self.plan.output.c;
-        let (leak, bias) = match neuron {
-            Neuron::Lif(l) => (l.leak, &l.bias),
-            Neuron::Readout(r) => (r.leak, &r.bias),
-        };
+        let (leak, bias, _) = neuron.common();
         lif::leak_and_bias(mem, channels, leak, bias);
         let sops = match self.drive {
             Drive::Current(cur) => {
@@ -207,6 +203,11 @@ impl Synapse<'_, '_> {
         };
         match neuron {
             Neuron::Lif(l) => (lif::fire(mem, act, channels, &l.threshold, l.reset), sops),
+            Neuron::Lateral(n) => {
+                let spikes = lif::fire(mem, act, channels, &n.lif.threshold, n.lif.reset);
+                let inhibited = lif::inhibit(mem, act, spikes, n.inhibition);
+                (spikes, sops + inhibited)
+            }
             Neuron::Readout(_) => {
                 lif::accumulate(mem, bytemuck::cast_slice_mut(score));
                 (0, sops)

@@ -214,6 +214,39 @@ pub enum Neuron<'a> {
     /// Non-spiking accumulator; its membrane, summed over the timesteps, gives the class
     /// scores. Only the last layer has one.
     Readout(#[serde(borrow)] Readout<'a>),
+    /// Leaky integrate-and-fire with lateral inhibition (winner-take-all competition, as in
+    /// unsupervised STDP networks): emits spikes like [`Neuron::Lif`].
+    Lateral(#[serde(borrow)] Lateral<'a>),
+}
+
+impl<'a> Neuron<'a> {
+    /// The LIF parameters of a spiking neuron; `None` for a readout.
+    pub fn lif(&self) -> Option<&Lif<'a>> {
+        match self {
+            Neuron::Lif(l) | Neuron::Lateral(Lateral { lif: l, .. }) => Some(l),
+            Neuron::Readout(_) => None,
+        }
+    }
+
+    /// Leak, bias and membrane width, common to every kind.
+    pub(crate) fn common(&self) -> (Leak, &Channelwise<'a>, Width) {
+        match self {
+            Neuron::Readout(r) => (r.leak, &r.bias, r.membrane),
+            Neuron::Lif(l) | Neuron::Lateral(Lateral { lif: l, .. }) => (l.leak, &l.bias, l.membrane),
+        }
+    }
+}
+
+/// LIF neurons that inhibit each other: after the neurons of a layer fire at a timestep, every
+/// neuron's membrane drops by `inhibition` for each *other* neuron of the layer that fired
+/// (saturating). Each such drop counts as one synaptic operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lateral<'a> {
+    /// The neurons' own parameters.
+    #[serde(borrow)]
+    pub lif: Lif<'a>,
+    /// Membrane drop per spike of another neuron, in weight units, at least 0.
+    pub inhibition: i32,
 }
 
 /// Leaky integrate-and-fire parameters, in weight units.

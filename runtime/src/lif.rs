@@ -7,6 +7,8 @@
 //!    order), or, for a direct-input layer, the input current computed once per inference;
 //! 4. fire (LIF only): `u >= threshold[c]` emits a spike, then `u <- u - threshold[c]`
 //!    (subtract) or `u <- 0` (zero). A readout neuron instead adds `u` to its class score.
+//! 5. lateral inhibition (`Neuron::Lateral` only): every membrane drops by the inhibition
+//!    strength times the number of *other* neurons of the layer that fired in step 4.
 
 use crate::format::{Channelwise, Leak, Reset};
 
@@ -118,6 +120,21 @@ fn fire_run<M: Membrane>(mem: &mut [M], out: &mut [u8], th: impl Fn(usize) -> i3
         spikes += fired as u32;
     }
     spikes
+}
+
+/// Lateral inhibition after firing: every membrane drops by `strength` for each other neuron
+/// that spiked (`act` holds this step's spikes). Returns the synaptic operations:
+/// `spikes * (neurons - 1)`.
+pub(crate) fn inhibit<M: Membrane>(mem: &mut [M], act: &[u8], spikes: u32, strength: i32) -> u64 {
+    if spikes == 0 || strength == 0 {
+        return 0;
+    }
+    for (m, &s) in mem.iter_mut().zip(act) {
+        let others = (spikes - s as u32) as i64;
+        let drop = (others * strength as i64).min(i32::MAX as i64) as i32;
+        *m = m.add(-drop);
+    }
+    spikes as u64 * (mem.len() as u64 - 1)
 }
 
 /// Step 4 for a readout: adds every membrane to its class score (saturating).

@@ -229,14 +229,17 @@ fn check_synapse(
 /// Checks neuron parameters against the layer's channel count and returns the membrane width.
 fn check_neuron(layer: u8, n: &Neuron<'_>, channels: usize, last: bool) -> Result<Width, Error> {
     let bad = Error::BadParameter { layer };
-    let (bias, leak, width) = match n {
-        Neuron::Lif(l) if !last => {
-            check_channelwise(&l.threshold, channels, 1, l.membrane.max()).ok_or(bad)?;
-            (&l.bias, l.leak, l.membrane)
-        }
-        Neuron::Readout(r) if last => (&r.bias, r.leak, r.membrane),
+    match (n.lif(), last) {
+        (Some(l), false) => check_channelwise(&l.threshold, channels, 1, l.membrane.max()).ok_or(bad)?,
+        (None, true) => {}
         _ => return Err(Error::BadTopology),
-    };
+    }
+    if let Neuron::Lateral(lat) = n {
+        if lat.inhibition < 0 {
+            return Err(bad);
+        }
+    }
+    let (leak, bias, width) = n.common();
     check_channelwise(bias, channels, width.min(), width.max()).ok_or(bad)?;
     if leak.to_bits() > format::Leak::NONE.to_bits() {
         return Err(bad);

@@ -27,6 +27,7 @@ fn mlp() -> M {
     let mut readout = synaptic(&mut rng, Kind::Dense { outputs: 4 }, (1, 1, 16), true);
     readout.precision = Precision::I8;
     readout.w.iter_mut().for_each(|w| *w = (*w).clamp(-128, 127));
+    hidden.inhibition = None;
     M { timesteps: 4, shape: (8, 8, 1), encoding: Encoding::Direct, layers: vec![hidden, readout] }
 }
 
@@ -43,6 +44,7 @@ fn conv() -> M {
     c2.w.iter_mut().enumerate().for_each(|(i, w)| *w = (i as i32 * 37 % 227) - 100);
     let mut out = synaptic(&mut rng, Kind::Dense { outputs: 3 }, (2, 2, 4), true);
     (out.precision, out.sparse) = (Precision::I16, false);
+    (c1.inhibition, c2.inhibition) = (None, None);
     let layers = vec![c1, L::pool(Kind::Avg { k: 2, s: 2 }), c2, L::pool(Kind::Max { k: 2, s: 2 }), out];
     M { timesteps: 6, shape: (8, 8, 1), encoding: Encoding::Rate { seed: 42 }, layers }
 }

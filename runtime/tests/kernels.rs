@@ -60,6 +60,7 @@ fn two_layer(n: usize, outputs: usize, w1: Vec<i32>, threshold: i32, width: Widt
         reset: Reset::Subtract,
         width,
         readout: false,
+        inhibition: None,
     };
     let readout = L {
         kind: Kind::Dense { outputs: 2 },
@@ -139,4 +140,18 @@ fn random_models_are_active() {
         sops += (r.sops > 0) as u32;
     }
     assert!(active > 60 && sops > 60, "active {active}/200, with SOPs {sops}/200");
+}
+
+#[test]
+fn lateral_inhibition_silences_the_losers() {
+    // Three neurons driven 10, 9, 8 per step, threshold 10, inhibition 20: the first fires
+    // at every step and keeps the others below threshold.
+    let mut m = two_layer(3, 3, vec![10, 9, 8, 0, 0, 0, 0, 0, 0], 10, Width::I32);
+    m.shape = (1, 1, 3);
+    m.layers[0].w = vec![10, 0, 0, 0, 9, 0, 0, 0, 8];
+    let free = agree(&m, &[1, 1, 1], 4);
+    m.layers[0].inhibition = Some(20);
+    let inhibited = agree(&m, &[1, 1, 1], 4);
+    assert!(inhibited.spikes[0] < free.spikes[0], "{inhibited:?} vs {free:?}");
+    assert_eq!(inhibited.spikes[0], 4);
 }

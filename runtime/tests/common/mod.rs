@@ -20,6 +20,8 @@ pub struct L {
     pub reset: Reset,
     pub width: Width,
     pub readout: bool,
+    /// Lateral inhibition strength, for `Neuron::Lateral`.
+    pub inhibition: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +53,7 @@ impl L {
             reset: Reset::Subtract,
             width: Width::I32,
             readout: false,
+            inhibition: None,
         }
     }
 }
@@ -133,13 +136,17 @@ impl M {
             let neuron = if l.readout {
                 Neuron::Readout(Readout { bias: cw(&l.bias, &b.4), leak: leak(l.leak), membrane: l.width })
             } else {
-                Neuron::Lif(Lif {
+                let lif = Lif {
                     threshold: cw(&l.threshold, &b.3),
                     bias: cw(&l.bias, &b.4),
                     leak: leak(l.leak),
                     reset: l.reset,
                     membrane: l.width,
-                })
+                };
+                match l.inhibition {
+                    Some(inhibition) => Neuron::Lateral(Lateral { lif, inhibition }),
+                    None => Neuron::Lif(lif),
+                }
             };
             let layer = match l.kind {
                 Kind::Dense { outputs } => Layer::Dense(Dense { outputs: outputs as u16, weights, neuron }),
@@ -356,17 +363,29 @@ pub fn reference(m: &M, input: &[u8], timesteps: u16) -> Ref {
                     *s = (*s + uj).clamp(i32::MIN as i64, i32::MAX as i64);
                 }
             } else {
+                let mut fired = 0i64;
                 for (j, uj) in u.iter_mut().enumerate() {
                     let th = per_channel(&l.threshold, j % oc);
                     if *uj >= th {
                         acts[i][j] = 1;
-                        spikes[i] += 1;
+                        fired += 1;
                         *uj = match l.reset {
                             Reset::Subtract => *uj - th,
                             Reset::Zero => 0,
                         };
                     } else {
                         acts[i][j] = 0;
+                    }
+                }
+                spikes[i] += fired as u32;
+                // Lateral inhibition: each other neuron's spike lowers the membrane.
+                if let Some(inh) = l.inhibition {
+                    if fired > 0 && inh > 0 {
+                        for (uj, &s) in u.iter_mut().zip(&acts[i]) {
+                            let drop = ((fired - s as i64) * inh as i64).min(i32::MAX as i64);
+                            *uj = clamp(*uj - drop, l.width);
+                        }
+                        sops += fired as u64 * (u.len() as u64 - 1);
                     }
                 }
             }
@@ -439,6 +458,12 @@ pub fn synaptic(rng: &mut Rng, kind: Kind, shape: (usize, usize, usize), readout
         reset: if rng.chance(50) { Reset::Subtract } else { Reset::Zero },
         width,
         readout,
+        // From a side generator, so that adding this field left older draws (and the golden
+        // models built from them) unchanged.
+        inhibition: {
+            let mut side = Rng(rng.0 ^ 0x1A7E_5EED);
+            (!readout && side.chance(25)).then(|| side.range(0, typical as i64) as i32)
+        },
     }
 }
 
