@@ -108,7 +108,7 @@ pub fn convert(net: &Net, calib: &Split) -> Result<Snn> {
         let params = params.as_ref().ok_or_else(|| Error::Convert { layer: i, message: "no weights".into() })?;
         let w = params.weight.as_tensor();
         let weight: Vec<f32> = w.flatten_all().ctx("weights")?.to_vec1::<f32>().ctx("weights")?.iter().map(|x| x * unit).collect();
-        let bias = match &params.bias {
+        let mut bias = match &params.bias {
             Some(b) => Some(b.as_tensor().to_vec1::<f32>().ctx("bias")?),
             None => None,
         };
@@ -122,6 +122,11 @@ pub fn convert(net: &Net, calib: &Split) -> Result<Snn> {
             tracing::info!(layer = i, theta, percentile = p, "threshold");
             hidden += 1;
             unit = theta;
+            if r.convert.round_rates {
+                let half = theta / (2.0 * r.timesteps as f32);
+                let b = bias.get_or_insert_with(|| vec![0.0; shapes[i][0]]);
+                b.iter_mut().for_each(|x| *x += half);
+            }
             Some(theta)
         };
         layers.push(SnnLayer::Synapse(Synapse {

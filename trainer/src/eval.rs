@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ember_runtime::format::{Layer, Neuron};
+use ember_runtime::format::Layer;
 use ember_runtime::{Engine, Model};
 use serde::Serialize;
 
@@ -90,7 +90,11 @@ pub fn evaluate(bytes: &[u8], path: &Path, data: &Split, n: usize, timesteps: Op
         .layers
         .iter()
         .enumerate()
-        .filter(|(_, l)| matches!(l, Layer::Dense(d) if matches!(d.neuron, Neuron::Lif(_))) || matches!(l, Layer::Conv2d(c) if matches!(c.neuron, Neuron::Lif(_))))
+        .filter(|(_, l)| match l {
+            Layer::Dense(d) => d.neuron.lif().is_some(),
+            Layer::Conv2d(c) => c.neuron.lif().is_some(),
+            _ => false,
+        })
         .map(|(i, _)| {
             let neurons = model.layer_outputs(i).unwrap_or(0);
             let per = spikes[i] as f64 / nf;

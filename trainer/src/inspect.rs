@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use ember_runtime::format::{Channelwise, Layer, Neuron, Storage, Weights};
+use ember_runtime::format::{Channelwise, Layer, Lif, Neuron, Storage, Weights};
 use ember_runtime::Model;
 
 fn weights(w: &Weights<'_>) -> String {
@@ -20,16 +20,21 @@ fn channelwise(c: &Channelwise<'_>) -> String {
     }
 }
 
+fn lif(l: &Lif<'_>) -> String {
+    format!(
+        "LIF threshold {} bias {} leak {}/32768 reset {:?} membrane {:?}",
+        channelwise(&l.threshold),
+        channelwise(&l.bias),
+        l.leak.to_bits(),
+        l.reset,
+        l.membrane
+    )
+}
+
 fn neuron(n: &Neuron<'_>) -> String {
     match n {
-        Neuron::Lif(l) => format!(
-            "LIF threshold {} bias {} leak {}/32768 reset {:?} membrane {:?}",
-            channelwise(&l.threshold),
-            channelwise(&l.bias),
-            l.leak.to_bits(),
-            l.reset,
-            l.membrane
-        ),
+        Neuron::Lif(l) => lif(l),
+        Neuron::Lateral(x) => format!("{} lateral inhibition {}", lif(&x.lif), x.inhibition),
         Neuron::Readout(r) => {
             format!("readout bias {} leak {}/32768 membrane {:?}", channelwise(&r.bias), r.leak.to_bits(), r.membrane)
         }

@@ -123,11 +123,15 @@ pub struct ConvertSpec {
     pub percentile: Percentile,
     /// Training samples used to measure the activations.
     pub calibration_samples: usize,
+    /// Add `theta / (2 T)` to every LIF layer's bias, so that over the T timesteps a
+    /// constant drive `a` gives `round(T a / theta)` spikes instead of `floor(...)`.
+    #[serde(default)]
+    pub round_rates: bool,
 }
 
 impl Default for ConvertSpec {
     fn default() -> Self {
-        ConvertSpec { percentile: Percentile::Value(99.9), calibration_samples: 1000 }
+        ConvertSpec { percentile: Percentile::Value(99.9), calibration_samples: 1000, round_rates: false }
     }
 }
 

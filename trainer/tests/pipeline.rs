@@ -1,0 +1,134 @@
+//! End-to-end stages on the bundled subset with tiny networks: train, convert, quantize,
+//! export, and check the integer runtime against the float SNN simulation.
+
+use std::path::Path;
+
+use ember_trainer::convert::convert;
+use ember_trainer::data::mnist::Mnist;
+use ember_trainer::net::Net;
+use ember_trainer::recipe::Recipe;
+use ember_trainer::{eval, export, inspect, quantize, snn, train};
+
+fn bundled() -> Mnist {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-small");
+    Mnist::load(&dir).expect("bundled subset")
+}
+
+fn recipe(layers: &str, samples: usize) -> Recipe {
+    let text = format!(
+        "name = \"t\"\ntimesteps = 8\ninput = [28, 28, 1]\n{layers}\n\
+         [train]\nepochs = 2\nbatch = 50\nlr = 2e-3\nseed = 7\n\
+         [convert]\npercentile = 99.9\ncalibration_samples = {samples}\n"
+    );
+    Recipe::parse(&text, Path::new("test.toml")).expect("recipe")
+}
+
+const MLP: &str = "[[layers]]\nkind = \"dense\"\noutputs = 32\n[[layers]]\nkind = \"dense\"\noutputs = 10\n";
+
+/// Float SNN and integer runtime predictions on the first `n` test samples.
+fn both(net: &Net, m: &Mnist, n: usize) -> (Vec<u32>, eval::RuntimeEval, Vec<u8>) {
+    let s = convert(net, &m.train).expect("convert");
+    let sim = snn::simulate(&s, &m.test, n, s.timesteps).expect("simulate");
+    let q = quantize::quantize(&s).expect("quantize");
+    let bytes = export::encode(&q).expect("encode");
+    let e = eval::evaluate(&bytes, Path::new("mem"), &m.test, n, None, false).expect("evaluate");
+    (sim.classes, e, bytes)
+}
+
+fn agreement(a: &[u32], b: &[u16]) -> f64 {
+    a.iter().zip(b).filter(|(x, y)| **x == **y as u32).count() as f64 / a.len() as f64
+}
+
+#[test]
+fn trained_mlp_converts_and_runs_on_the_integer_runtime() {
+    let mut m = bundled();
+    m.train.truncate(1000);
+    let r = recipe(MLP, 500);
+    let net = Net::init(&r).unwrap();
+    train::train(&net, &m.train, r.train.epochs, false).unwrap();
+    let ann = train::accuracy(&net, &m.test, 200).unwrap();
+    let (float, int, bytes) = both(&net, &m, 200);
+    let agree = agreement(&float, &int.classes);
+    eprintln!("ANN {ann:.3}, integer SNN {:.3}, float/int agreement {agree:.3}", int.accuracy);
+    assert!(int.accuracy > 0.6, "integer SNN accuracy {} (chance 0.1)", int.accuracy);
+    assert!(agree > 0.9, "float and integer SNN agree on {agree}");
+    assert!(int.sops_per_inference > 0.0 && int.macs_per_inference > 0.0);
+    assert_eq!(int.layers.len(), 1);
+
+    // Export / inspect round trip.
+    let text = inspect::describe(&bytes).unwrap();
+    assert!(text.contains("model \"t\": 8 timesteps, input 28x28x1"), "{text}");
+    assert!(text.contains("[0] dense   28x28x1 -> 32  weights I8 dense, 25088 B  LIF threshold"), "{text}");
+    assert!(text.contains("[1] dense   1x1x32 -> 10  weights I8 dense, 320 B  readout"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.ember");
+    let written = export::write(&quantize::quantize(&convert(&net, &m.train).unwrap()).unwrap(), &path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), written);
+    assert_eq!(written, bytes, "export is deterministic");
+}
+
+/// An untrained conv net exercises the conv and dense-after-pool weight permutations: a
+/// wrong layout would make the runtime disagree with the float simulation.
+#[test]
+fn conv_layouts_match_the_float_simulation() {
+    let m = bundled();
+    let layers = "[[layers]]\nkind = \"conv\"\nout_channels = 4\nkernel = 3\npadding = 1\n\
+                  [[layers]]\nkind = \"avgpool\"\nkernel = 2\n\
+                  [[layers]]\nkind = \"conv\"\nout_channels = 6\nkernel = 3\npadding = 1\nbias = true\n\
+                  [[layers]]\nkind = \"avgpool\"\nkernel = 2\n\
+                  [[layers]]\nkind = \"dense\"\noutputs = 10\n";
+    let r = recipe(layers, 100);
+    let net = Net::init(&r).unwrap();
+    let (float, int, bytes) = both(&net, &m, 60);
+    let agree = agreement(&float, &int.classes);
+    eprintln!("untrained conv: float/int agreement {agree:.3}, spike rates {:?}", int.layers);
+    assert!(agree >= 0.9, "float and integer SNN agree on {agree}");
+    assert_eq!(int.layers.len(), 2);
+    assert!(int.layers.iter().all(|l| l.spike_rate > 0.0));
+    let text = inspect::describe(&bytes).unwrap();
+    assert!(text.contains("conv3x3 s1 p1 28x28x1 -> 28x28x4"), "{text}");
+    assert!(text.contains("avgpool2 s2 14x14x6 -> 7x7x6"), "{text}");
+    assert!(text.contains("dense   7x7x6 -> 10"), "{text}");
+}
+
+#[test]
+fn checkpoint_round_trip_and_mismatch() {
+    let r = recipe(MLP, 10);
+    let net = Net::init(&r).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.safetensors");
+    net.save(&path).unwrap();
+    let back = Net::load(&r, &path).unwrap();
+    let w = |n: &Net| n.params[0].as_ref().unwrap().weight.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(w(&net), w(&back));
+    let other = recipe(&MLP.replace("32", "16"), 10);
+    let e = Net::load(&other, &path).unwrap_err().to_string();
+    assert!(e.contains("c.safetensors") && e.contains("layers.0.weight"), "{e}");
+}
+
+#[test]
+fn reference_recipes_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../recipes");
+    let mlp = Recipe::load(&root.join("ref-mlp.toml")).unwrap();
+    assert_eq!(mlp.shapes().unwrap(), vec![[256, 1, 1], [10, 1, 1]]);
+    let conv = Recipe::load(&root.join("ref-conv.toml")).unwrap();
+    assert_eq!(conv.input_shape(4).unwrap(), [32, 7, 7]);
+    assert_eq!(ember_trainer::pipeline::ann_macs(&conv).unwrap(), 28 * 28 * 16 * 9 + 14 * 14 * 32 * 9 * 16 + 1568 * 10);
+    let e = Recipe::parse("name = \"x\"\ntimesteps = 4\ninput = [28, 28, 1]\nlayers = []\n", Path::new("bad.toml"));
+    assert!(e.unwrap_err().to_string().contains("bad.toml: no layers"));
+}
+
+/// Needs the full MNIST test set: `EMBER_DATA` or `../shared/data/mnist` beside the repo.
+#[test]
+fn full_mnist_test_split_loads() {
+    let dir = match std::env::var_os("EMBER_DATA") {
+        Some(d) => d.into(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mnist"),
+    };
+    if !dir.is_dir() {
+        eprintln!("skipped: full MNIST not found at {} (set EMBER_DATA to its directory)", dir.display());
+        return;
+    }
+    let test = ember_trainer::data::mnist::load_split(&dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte").unwrap();
+    assert_eq!((test.len(), test.rows, test.cols), (10_000, 28, 28));
+}
