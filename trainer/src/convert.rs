@@ -64,7 +64,8 @@ pub fn percentile(values: &mut [f32], p: f64) -> Option<f32> {
     if values.is_empty() {
         return None;
     }
-    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    // The epsilon keeps 99.9% of 1000 at rank 999 despite rounding in p / 100.
+    let rank = ((p / 100.0) * values.len() as f64 - 1e-9).ceil() as usize;
     let k = rank.clamp(1, values.len()) - 1;
     let (_, v, _) = values.select_nth_unstable_by(k, f32::total_cmp);
     Some(*v)

@@ -287,9 +287,12 @@ mod tests {
         let e = read_idx(&p, IMAGES_MAGIC, "images").unwrap_err();
         assert!(matches!(e, MnistError::Truncated { expected: 24, found: 23, .. }), "{e}");
 
-        std::fs::write(&p, gzip(&idx(IMAGES_MAGIC, &[2, 2], &[0; 7]))).unwrap();
+        std::fs::write(&p, gzip(&idx(IMAGES_MAGIC, &[2, 2, 2], &[0; 5]))).unwrap();
         let e = read_idx(&p, IMAGES_MAGIC, "images").unwrap_err();
-        assert!(matches!(e, MnistError::Truncated { expected: 16, .. }), "{e}");
+        assert!(matches!(e, MnistError::Truncated { expected: 24, found: 21, .. }), "{e}");
+
+        std::fs::write(&p, &IMAGES_MAGIC.to_be_bytes()[..3]).unwrap();
+        assert!(matches!(read_idx(&p, IMAGES_MAGIC, "images"), Err(MnistError::Truncated { expected: 4, .. })));
 
         std::fs::write(&p, idx(LABELS_MAGIC, &[2], &[1, 2, 3])).unwrap();
         let e = read_idx(&p, LABELS_MAGIC, "labels").unwrap_err();

@@ -1,0 +1,253 @@
+//! The STDP network's state and its simulation of one image presentation.
+
+use serde::{Deserialize, Serialize};
+
+/// Hyperparameters of the network, its learning rule and its pruning schedule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StdpConfig {
+    /// Excitatory neurons.
+    pub neurons: usize,
+    /// Inputs (784 for MNIST).
+    pub inputs: usize,
+    /// Timesteps an image is presented.
+    pub timesteps: u16,
+    /// Learning rate.
+    pub eta: f32,
+    /// Target presynaptic trace: inputs with a lower trace at a post spike are depressed.
+    pub x_tar: f32,
+    /// Weight-dependence exponent.
+    pub mu: f32,
+    /// Largest weight.
+    pub w_max: f32,
+    /// Sum of each neuron's incoming weights after normalisation.
+    pub norm: f32,
+    /// Base firing threshold (weight units).
+    pub threshold: f32,
+    /// Threshold increase per spike (homeostasis).
+    pub theta_plus: f32,
+    /// Per-image decay factor of the adaptive threshold.
+    pub theta_decay: f32,
+    /// Membrane leak per step, a multiple of 2^-15 so that the runtime has it exactly.
+    pub leak: f32,
+    /// Membrane drop per spike of another neuron.
+    pub inhibition: f32,
+    /// Per-step decay of the presynaptic trace.
+    pub trace_decay: f32,
+    /// Seed of the weights and of the input spike generator.
+    pub seed: u64,
+    /// Prune and quantize every this many training images (0: never).
+    pub prune_every: usize,
+    /// Final fraction of pruned synapses.
+    pub sparsity: f32,
+    /// Conductance levels of the quantized weights (0: no quantization).
+    pub levels: u32,
+}
+
+impl Default for StdpConfig {
+    fn default() -> Self {
+        StdpConfig {
+            neurons: 100,
+            inputs: 784,
+            timesteps: 32,
+            eta: 0.01,
+            x_tar: 0.3,
+            mu: 0.2,
+            w_max: 1.0,
+            norm: 78.0,
+            threshold: 160.0,
+            theta_plus: 1.0,
+            theta_decay: 0.9999,
+            leak: 30720.0 / 32768.0,
+            inhibition: 400.0,
+            trace_decay: 0.8,
+            seed: 1,
+            prune_every: 0,
+            sparsity: 0.0,
+            levels: 0,
+        }
+    }
+}
+
+/// Weights, adaptive thresholds, pruning mask and neuron labels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Network {
+    /// The hyperparameters.
+    pub cfg: StdpConfig,
+    /// `neurons x inputs`, neuron-major.
+    pub w: Vec<f32>,
+    /// Adaptive threshold of each neuron, added to `cfg.threshold`.
+    pub theta: Vec<f32>,
+    /// False where a synapse was pruned.
+    pub alive: Vec<bool>,
+    /// Class each neuron votes for (None until labelled).
+    pub labels: Vec<Option<u8>>,
+    /// Training images seen.
+    pub seen: usize,
+}
+
+/// The runtime's rate-coding generator (xorshift32; 0 selects the default seed).
+pub(crate) struct Xorshift32(pub u32);
+
+impl Xorshift32 {
+    pub fn new(seed: u32) -> Self {
+        Xorshift32(if seed == 0 { 0x9E37_79B9 } else { seed })
+    }
+    pub fn next(&mut self) -> u32 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.0 = x;
+        x
+    }
+}
+
+/// Scratch buffers reused across presentations (no allocation per step).
+pub(crate) struct Scratch {
+    u: Vec<f32>,
+    trace: Vec<f32>,
+    active: Vec<u32>,
+    fired: Vec<u32>,
+    pub counts: Vec<u32>,
+}
+
+impl Scratch {
+    pub fn new(cfg: &StdpConfig) -> Self {
+        Scratch {
+            u: vec![0.0; cfg.neurons],
+            trace: vec![0.0; cfg.inputs],
+            active: Vec::with_capacity(cfg.inputs),
+            fired: Vec::with_capacity(cfg.neurons),
+            counts: vec![0; cfg.neurons],
+        }
+    }
+}
+
+impl Network {
+    /// Random initial weights in [0, 0.3 w_max], then normalised.
+    pub fn new(cfg: StdpConfig) -> Network {
+        let mut rng = Xorshift32::new(cfg.seed as u32 ^ 0x5EED);
+        let n = cfg.neurons * cfg.inputs;
+        let w = (0..n).map(|_| (rng.next() >> 8) as f32 / (1u32 << 24) as f32 * 0.3 * cfg.w_max).collect();
+        let mut net = Network {
+            theta: vec![0.0; cfg.neurons],
+            alive: vec![true; n],
+            labels: vec![None; cfg.neurons],
+            seen: 0,
+            w,
+            cfg,
+        };
+        for j in 0..net.cfg.neurons {
+            net.normalise(j);
+        }
+        net
+    }
+
+    /// Scales neuron `j`'s live weights to sum `norm` (capped at w_max).
+    fn normalise(&mut self, j: usize) {
+        let row = &mut self.w[j * self.cfg.inputs..(j + 1) * self.cfg.inputs];
+        let sum: f32 = row.iter().sum();
+        if sum > 0.0 {
+            let k = self.cfg.norm / sum;
+            row.iter_mut().for_each(|w| *w = (*w * k).min(self.cfg.w_max));
+        }
+    }
+
+    /// Presents one image for `cfg.timesteps` steps; with `learn`, applies STDP, homeostasis
+    /// and normalisation. Spike counts per neuron end up in `s.counts`. `seed` restarts the
+    /// input generator, as the runtime does at every inference.
+    pub(crate) fn present(&mut self, image: &[u8], seed: u32, learn: bool, s: &mut Scratch) {
+        let cfg = self.cfg.clone();
+        let (n, m) = (cfg.neurons, cfg.inputs);
+        s.u.fill(0.0);
+        s.trace.fill(0.0);
+        s.counts.fill(0);
+        let mut rng = Xorshift32::new(seed);
+        for _ in 0..cfg.timesteps {
+            s.active.clear();
+            for (i, &px) in image.iter().enumerate() {
+                if (rng.next() >> 24) < px as u32 {
+                    s.active.push(i as u32);
+                }
+            }
+            // Leak, then the input current, then fire with reset to zero.
+            s.fired.clear();
+            for j in 0..n {
+                let row = &self.w[j * m..(j + 1) * m];
+                let drive: f32 = s.active.iter().map(|&i| row[i as usize]).sum();
+                let u = s.u[j] * cfg.leak + drive;
+                if u >= cfg.threshold + self.theta[j] {
+                    s.u[j] = 0.0;
+                    s.fired.push(j as u32);
+                } else {
+                    s.u[j] = u;
+                }
+            }
+            // Lateral inhibition from the others that fired.
+            let k = s.fired.len() as f32;
+            if k > 0.0 {
+                s.u.iter_mut().for_each(|u| *u -= cfg.inhibition * k);
+                s.fired.iter().for_each(|&j| s.u[j as usize] += cfg.inhibition);
+            }
+            for &j in &s.fired {
+                s.counts[j as usize] += 1;
+            }
+            if !learn {
+                continue;
+            }
+            // Nearest-spike presynaptic traces, then STDP at every post spike.
+            s.trace.iter_mut().for_each(|x| *x *= cfg.trace_decay);
+            s.active.iter().for_each(|&i| s.trace[i as usize] = 1.0);
+            for &j in &s.fired {
+                let j = j as usize;
+                let row = &mut self.w[j * m..(j + 1) * m];
+                let alive = &self.alive[j * m..(j + 1) * m];
+                for ((w, &x), &a) in row.iter_mut().zip(&s.trace).zip(alive) {
+                    if a {
+                        let dw = cfg.eta * (x - cfg.x_tar) * (cfg.w_max - *w).max(0.0).powf(cfg.mu);
+                        *w = (*w + dw).clamp(0.0, cfg.w_max);
+                    }
+                }
+                self.theta[j] += cfg.theta_plus;
+            }
+        }
+        if learn {
+            for j in 0..n {
+                if s.counts[j] > 0 {
+                    self.normalise(j);
+                }
+            }
+            self.theta.iter_mut().for_each(|t| *t *= cfg.theta_decay);
+            self.seen += 1;
+        }
+    }
+
+    /// Prunes the weakest live synapses of every neuron up to `sparsity` of its inputs and
+    /// snaps the rest to `levels` levels in [0, w_max] (when `levels` > 1).
+    pub fn prune_and_quantize(&mut self, sparsity: f32, levels: u32) {
+        let m = self.cfg.inputs;
+        let keep = m - ((sparsity.clamp(0.0, 1.0) * m as f32) as usize).min(m);
+        let mut order: Vec<usize> = (0..m).collect();
+        for j in 0..self.cfg.neurons {
+            let row = &mut self.w[j * m..(j + 1) * m];
+            let alive = &mut self.alive[j * m..(j + 1) * m];
+            order.sort_by(|&a, &b| {
+                let key = |i: usize| if alive[i] { row[i] } else { f32::NEG_INFINITY };
+                key(b).total_cmp(&key(a))
+            });
+            for &i in &order[keep..] {
+                alive[i] = false;
+                row[i] = 0.0;
+            }
+        }
+        if levels > 1 {
+            let step = self.cfg.w_max / (levels - 1) as f32;
+            self.w.iter_mut().for_each(|w| *w = (*w / step).round() * step);
+        }
+    }
+
+    /// Fraction of pruned synapses.
+    pub fn sparsity(&self) -> f32 {
+        self.alive.iter().filter(|a| !**a).count() as f32 / self.alive.len() as f32
+    }
+}
