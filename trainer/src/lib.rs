@@ -21,6 +21,7 @@ pub mod quantize;
 pub mod recipe;
 pub mod report;
 pub mod snn;
+pub mod stdp;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -26,6 +26,8 @@ pub struct SimResult {
     pub classes: Vec<u32>,
     /// Spikes per layer, summed over samples and timesteps (0 for pool and readout).
     pub spikes: Vec<f64>,
+    /// Class scores per sample (ANN units x timesteps).
+    pub scores: Vec<Vec<f32>>,
 }
 
 struct Layer {
@@ -67,7 +69,7 @@ pub fn simulate(snn: &Snn, data: &Split, n: usize, timesteps: u16) -> Result<Sim
         });
     }
     let n = n.min(data.len());
-    let mut out = SimResult { classes: Vec::with_capacity(n), spikes: vec![0.0; layers.len()] };
+    let mut out = SimResult { classes: Vec::with_capacity(n), spikes: vec![0.0; layers.len()], scores: Vec::with_capacity(n) };
     let [h, w, c] = snn.input;
     for start in (0..n).step_by(256) {
         let end = (start + 256).min(n);
@@ -115,7 +117,9 @@ pub fn simulate(snn: &Snn, data: &Split, n: usize, timesteps: u16) -> Result<Sim
             }
         }
         if let Some(sc) = score {
-            out.classes.extend(first_argmax(&sc.to_vec2::<f32>().ctx("scores")?));
+            let rows = sc.to_vec2::<f32>().ctx("scores")?;
+            out.classes.extend(first_argmax(&rows));
+            out.scores.extend(rows);
         }
     }
     Ok(out)

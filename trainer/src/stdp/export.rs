@@ -1,0 +1,102 @@
+//! Export of a trained STDP network to an `.ember` model: rate-coded input, one dense layer
+//! of LIF neurons with lateral inhibition and their frozen thresholds, and a class-vote
+//! readout (dense, leak 0, so its summed membrane is the weighted spike count per class).
+
+use super::network::Network;
+use super::train::{vote_weight, EVAL_SEED};
+use crate::Result;
+use ember_runtime::format::*;
+
+/// Weights (rows = inputs, cols = neurons) in the smallest storage: dense or CSR, int4 when
+/// every integer weight fits 0..=7, else int8.
+fn synapses(net: &Network, scale: f32) -> (Precision, Vec<u8>, Vec<u8>, Vec<u8>, bool) {
+    let (n, m) = (net.cfg.neurons, net.cfg.inputs);
+    let q = |i: usize, j: usize| (net.w[j * m + i] * scale).round().clamp(0.0, 127.0) as i32;
+    let max = (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| q(i, j)).max().unwrap_or(0);
+    let precision = if max <= 7 { Precision::I4 } else { Precision::I8 };
+    let pack = |v: &[i32]| -> Vec<u8> {
+        match precision {
+            Precision::I4 => v.chunks(2).map(|c| (c[0] as u8 & 0xF) | ((*c.get(1).unwrap_or(&0) as u8 & 0xF) << 4)).collect(),
+            _ => v.iter().map(|&x| x as i8 as u8).collect(),
+        }
+    };
+    let dense: Vec<i32> = (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| q(i, j)).collect();
+    let (mut row_ptr, mut cols, mut kept) = (vec![0u8; 4], vec![], vec![]);
+    for i in 0..m {
+        for j in 0..n {
+            if net.alive[j * m + i] && dense[i * n + j] != 0 {
+                kept.push(dense[i * n + j]);
+                cols.extend((j as u16).to_le_bytes());
+            }
+        }
+        row_ptr.extend((kept.len() as u32).to_le_bytes());
+    }
+    let dense_bytes = pack(&dense);
+    let sparse_values = pack(&kept);
+    if row_ptr.len() + cols.len() + sparse_values.len() < dense_bytes.len() {
+        (precision, sparse_values, row_ptr, cols, true)
+    } else {
+        (precision, dense_bytes, vec![], vec![], false)
+    }
+}
+
+/// Encodes the labelled network; weights are scaled so that w_max maps to `levels - 1` (or
+/// to 127 for unquantized weights), thresholds and inhibition by the same factor.
+pub fn export(net: &Network, name: &str) -> Result<Vec<u8>> {
+    let cfg = &net.cfg;
+    let top = if cfg.levels > 1 { (cfg.levels - 1).min(127) as f32 } else { 127.0 };
+    let scale = top / cfg.w_max;
+    let (precision, values, row_ptr, cols, sparse) = synapses(net, scale);
+    let thresholds: Vec<u8> = net
+        .theta
+        .iter()
+        .flat_map(|t| (((cfg.threshold + t) * scale).round().max(1.0) as i32).to_le_bytes())
+        .collect();
+    let mut members = [0usize; 10];
+    net.labels.iter().flatten().for_each(|&c| members[c as usize] += 1);
+    let votes: Vec<u8> = net
+        .labels
+        .iter()
+        .flat_map(|l| (0..10).map(move |c| (*l == Some(c as u8)).then(|| vote_weight(members[c])).unwrap_or(0) as i8 as u8))
+        .collect();
+    let storage = if sparse {
+        Storage::Sparse { row_ptr: &row_ptr, cols: &cols, values: &values }
+    } else {
+        Storage::Dense { values: &values }
+    };
+    let lif = Lif {
+        threshold: Channelwise::PerChannel(&thresholds),
+        bias: Channelwise::Uniform(0),
+        leak: Leak::from_fixed(fixed::types::U1F15::from_num(cfg.leak)).unwrap_or(Leak::NONE),
+        reset: Reset::Zero,
+        membrane: Width::I32,
+    };
+    let hidden = Layer::Dense(Dense {
+        outputs: cfg.neurons as u16,
+        weights: Weights { precision, storage },
+        neuron: Neuron::Lateral(Lateral { lif, inhibition: (cfg.inhibition * scale).round() as i32 }),
+    });
+    let readout = Layer::Dense(Dense {
+        outputs: 10,
+        weights: Weights { precision: Precision::I8, storage: Storage::Dense { values: &votes } },
+        neuron: Neuron::Readout(Readout {
+            bias: Channelwise::Uniform(0),
+            leak: Leak::from_fixed(fixed::types::U1F15::ZERO).unwrap_or(Leak::NONE),
+            membrane: Width::I32,
+        }),
+    });
+    let mut layers = heapless::Vec::new();
+    let _ = layers.push(hidden);
+    let _ = layers.push(readout);
+    let side = (cfg.inputs as f64).sqrt() as u16;
+    let desc = ModelDesc {
+        name,
+        timesteps: cfg.timesteps,
+        input: Input { shape: Shape { height: side, width: side, channels: 1 }, encoding: Encoding::Rate { seed: EVAL_SEED } },
+        layers,
+    };
+    let mut out = vec![0u8; values.len() + row_ptr.len() + cols.len() + thresholds.len() + votes.len() + 4096];
+    let n = encode(&desc, &mut out).map_err(|source| crate::Error::Model { path: name.into(), source })?;
+    out.truncate(n);
+    Ok(out)
+}
