@@ -149,10 +149,12 @@ fn reference_recipes_parse() {
     assert!(e.unwrap_err().to_string().contains("bad.toml: no layers"));
 }
 
-/// Needs the full MNIST test set: `EMBER_DATA` or `../shared/data/mnist` beside the repo.
+/// Needs the full MNIST test set: `EMBER_DATA` (the MNIST folder or a folder holding
+/// `mnist/`), else `../shared/data/mnist` beside the repository.
 #[test]
 fn full_mnist_test_split_loads() {
-    let dir = match std::env::var_os("EMBER_DATA") {
+    let dir: std::path::PathBuf = match std::env::var_os("EMBER_DATA") {
+        Some(d) if Path::new(&d).join("mnist").is_dir() => Path::new(&d).join("mnist"),
         Some(d) => d.into(),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mnist"),
     };

@@ -21,8 +21,10 @@
 
 mod export;
 mod network;
+mod run;
 mod train;
 
 pub use export::export;
 pub use network::{Network, StdpConfig};
-pub use train::{evaluate, label_neurons, train_epoch, Evaluation};
+pub use run::{run, StdpOptions, StdpReport};
+pub use train::{classify, evaluate, label_neurons, train_epoch, Evaluation};

@@ -75,11 +75,24 @@ pub struct Evaluation {
 
 /// Classifies `split` by class vote (integer vote weights, as exported).
 pub fn evaluate(net: &mut Network, split: &Split, bar: &ProgressBar) -> Evaluation {
+    let (classes, spikes) = vote(net, split, bar);
+    let right = classes.iter().zip(&split.labels).filter(|(a, b)| a == b).count();
+    Evaluation { accuracy: right as f64 / split.len() as f64, spikes_per_image: spikes as f64 / split.len() as f64 }
+}
+
+/// The float network's class for every image of `split`.
+pub fn classify(net: &mut Network, split: &Split) -> Vec<u8> {
+    vote(net, split, &ProgressBar::hidden()).0
+}
+
+/// Class votes and total spikes over `split`.
+fn vote(net: &mut Network, split: &Split, bar: &ProgressBar) -> (Vec<u8>, u64) {
     let n = net.cfg.neurons;
     let mut members = [0usize; 10];
     net.labels.iter().flatten().for_each(|&c| members[c as usize] += 1);
     let mut s = Scratch::new(&net.cfg);
-    let (mut right, mut spikes) = (0usize, 0u64);
+    let mut classes = Vec::with_capacity(split.len());
+    let mut spikes = 0u64;
     for i in 0..split.len() {
         net.present(split.image(i), EVAL_SEED, false, &mut s);
         let mut score = [0i64; 10];
@@ -95,8 +108,8 @@ pub fn evaluate(net: &mut Network, split: &Split, bar: &ProgressBar) -> Evaluati
                 best = c;
             }
         }
-        right += (best == split.labels[i] as usize) as usize;
+        classes.push(best as u8);
         bar.inc(1);
     }
-    Evaluation { accuracy: right as f64 / split.len() as f64, spikes_per_image: spikes as f64 / split.len() as f64 }
+    (classes, spikes)
 }
