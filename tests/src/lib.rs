@@ -1,1 +1,49 @@
-//! Hardware-in-the-loop runner (in progress).
+//! # ember-hil
+//!
+//! Hardware in the loop for Ember, on emulated Cortex-M boards: build the firmware
+//! (`firmware/` + `boards/<name>/`) with a model, run it under `qemu-system-arm` on a set of
+//! samples, and compare every result with the host runtime's run of the same model.
+//!
+//! ```no_run
+//! use ember_hil::{Board, Samples};
+//! use std::{path::Path, time::Duration};
+//!
+//! let samples = Samples::mnist_test(Path::new("data/mnist-small"), 200)?;
+//! let report = ember_hil::run(Board::QemuMps2An386, Path::new("models/ref-mlp.ember"), &samples, Duration::from_secs(60))?;
+//! assert_eq!(report.agreement, 1.0);
+//! println!("{} instructions per inference", report.instructions_per_inference);
+//! # Ok::<(), ember_hil::HilError>(())
+//! ```
+//!
+//! The steps are public too ([`build`], [`qemu::run`], [`compare`]) so that a caller can
+//! build once and run many sample sets.
+#![deny(missing_docs)]
+
+mod board;
+mod compare;
+mod elf;
+mod error;
+mod firmware;
+pub mod log;
+pub mod qemu;
+mod results;
+mod samples;
+
+pub use board::Board;
+pub use compare::{compare, HilReport};
+pub use elf::Footprint;
+pub use error::HilError;
+pub use firmware::{build, Firmware};
+pub use results::{BoardResult, Results};
+pub use samples::Samples;
+
+use std::path::Path;
+use std::time::Duration;
+
+/// Builds the firmware for `board` with `model`, runs it on `samples` under QEMU (killed
+/// after `timeout`), and compares its results with the host runtime's.
+pub fn run(board: Board, model: &Path, samples: &Samples, timeout: Duration) -> Result<HilReport, HilError> {
+    let firmware = build(board, model)?;
+    let run = qemu::run(&firmware, samples, timeout)?;
+    compare(&firmware, model, samples, &run)
+}

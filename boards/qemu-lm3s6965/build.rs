@@ -1,0 +1,3 @@
+fn main() {
+    ember_board_build::board("qemu-lm3s6965");
+}

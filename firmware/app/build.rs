@@ -1,0 +1,43 @@
+//! Bundles the model: `EMBER_MODEL` (a path, absolute or relative to the repository root)
+//! or the repository's default model. The model is validated on the host with the same
+//! runtime, copied into `OUT_DIR` for `include_bytes!`, and its flash and arena sizes are
+//! passed to the board crates as `DEP_EMBER_MODEL_MODEL_BYTES` / `DEP_EMBER_MODEL_ARENA_BYTES`.
+
+use std::path::{Path, PathBuf};
+use std::{env, fs};
+
+/// Models tried, in order, when `EMBER_MODEL` is not set (relative to the repository root).
+const DEFAULT_MODELS: [&str; 2] = ["models/ref-mlp.ember", "runtime/tests/golden/mlp.ember"];
+
+fn main() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    println!("cargo:rerun-if-env-changed=EMBER_MODEL");
+    let path = match env::var_os("EMBER_MODEL") {
+        Some(p) => repo.join(PathBuf::from(p)),
+        None => {
+            for m in DEFAULT_MODELS {
+                println!("cargo:rerun-if-changed={}", repo.join(m).display());
+            }
+            DEFAULT_MODELS.iter().map(|m| repo.join(m)).find(|p| p.exists()).expect("no default model in the repository")
+        }
+    };
+    println!("cargo:rerun-if-changed={}", path.display());
+    let bytes = fs::read(&path).unwrap_or_else(|e| panic!("cannot read model {}: {e} (set EMBER_MODEL to a .ember file)", path.display()));
+    let model = ember_runtime::Model::from_bytes(&bytes)
+        .unwrap_or_else(|e| panic!("model {} is not valid: {e}", path.display()));
+
+    let out = PathBuf::from(env::var_os("OUT_DIR").unwrap());
+    fs::write(out.join("model.ember"), &bytes).unwrap();
+    let consts = format!(
+        "/// Bytes of working memory the bundled model needs.\npub const ARENA_BYTES: usize = {};\n\
+         /// Bytes of one input sample of the bundled model.\npub const INPUT_BYTES: usize = {};\n\
+         /// Class scores the bundled model produces.\npub const CLASSES: usize = {};\n",
+        model.arena_bytes(),
+        model.input_len(),
+        model.classes(),
+    );
+    fs::write(out.join("model_consts.rs"), consts).unwrap();
+    println!("cargo:model_path={}", path.display());
+    println!("cargo:model_bytes={}", bytes.len());
+    println!("cargo:arena_bytes={}", model.arena_bytes());
+}

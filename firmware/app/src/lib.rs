@@ -1,0 +1,115 @@
+//! # ember-firmware
+//!
+//! The board-independent Ember application. A board crate builds a [`Hardware`] from its
+//! peripherals (a delay, a status LED, a tick counter: embedded-hal 1.0 traits plus
+//! [`TickCounter`]) and calls [`run`], which never returns:
+//!
+//! 1. loads the model bundled into flash at build time ([`model`]), in place;
+//! 2. reads samples from a host file over semihosting ([`host`]), runs one inference per
+//!    sample and times it with the tick counter;
+//! 3. writes one fixed-size result record per sample to a host file ([`record`]), logs a
+//!    summary through defmt and exits with status 0.
+//!
+//! Any error, panic or hard fault logs its message through defmt and exits with a non-zero
+//! status ([`fault`]), so the host sees a failed run and why.
+#![no_std]
+#![deny(missing_docs)]
+
+pub mod counter;
+pub mod fault;
+pub mod host;
+pub mod model;
+pub mod record;
+pub mod stack;
+
+use defmt_semihosting as _;
+use ember_runtime::{Engine, Model};
+use embedded_hal::delay::DelayNs;
+use embedded_hal::digital::OutputPin;
+
+pub use counter::{SysTickCounter, TickCounter};
+
+/// What the application needs from a board.
+pub struct Hardware<D, L, C> {
+    /// Blocking delay, for the LED blink at the end of a run.
+    pub delay: D,
+    /// Status LED: lit while an inference runs.
+    pub led: L,
+    /// Free-running counter that times each inference.
+    pub counter: C,
+}
+
+/// A status LED for boards without one (the emulated ones).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoLed;
+
+impl embedded_hal::digital::ErrorType for NoLed {
+    type Error = core::convert::Infallible;
+}
+
+impl OutputPin for NoLed {
+    fn set_low(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn set_high(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Runs the bundled model on every sample of the host's samples file, writes the results
+/// file and exits the program (status 0 on success).
+pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) -> ! {
+    let model = Model::from_bytes(model::BYTES).unwrap_or_else(|e| fault::fail("bundled model", e));
+    let arena = model::arena();
+    let mut engine = Engine::new(&model, arena).unwrap_or_else(|e| fault::fail("engine", e));
+    defmt::info!(
+        "model {=str}: {=usize} bytes in flash, arena {=usize} bytes, input {=usize} bytes, {=usize} classes, T={=u16}",
+        model.desc().name,
+        model::BYTES.len(),
+        model.arena_bytes(),
+        model.input_len(),
+        model.classes(),
+        model.timesteps()
+    );
+    let paths = host::Paths::from_args();
+    let mut samples = host::Samples::open(&paths, model.input_len());
+    let layers = model.desc().layers.len();
+    let calibration = counter::calibrate(&mut hw.counter);
+    let mut results = record::Writer::create(&paths, hw.counter.hz(), calibration, model.classes(), layers);
+    defmt::info!("{=usize} samples", samples.count());
+
+    let mut input = [0u8; model::INPUT_BYTES];
+    let (mut sops, mut macs, mut n) = (0u64, 0u64, 0u32);
+    while samples.next_into(&mut input) {
+        let _ = hw.led.set_high();
+        let start = hw.counter.ticks();
+        let out = engine.run(&input).unwrap_or_else(|e| fault::fail("inference", e));
+        let ticks = hw.counter.ticks() - start;
+        let _ = hw.led.set_low();
+        defmt::info!(
+            "sample {=u32}: class {=u16}, readout {=[?]}, spikes {=[?]}, {=u64} SOPs, {=u64} MACs",
+            n,
+            out.class,
+            out.readout,
+            &out.spikes[..],
+            out.sops,
+            out.macs
+        );
+        sops += out.sops;
+        macs += out.macs;
+        results.push(&out, ticks);
+        n += 1;
+    }
+    let stack = stack::peak_bytes();
+    results.finish(n, stack);
+    defmt::info!("done: {=u32} samples, {=u64} SOPs, {=u64} MACs in all", n, sops, macs);
+    blink(&mut hw.led, &mut hw.delay);
+    semihosting::process::exit(0)
+}
+
+/// One short blink: the run is over.
+fn blink<L: OutputPin, D: DelayNs>(led: &mut L, delay: &mut D) {
+    let _ = led.set_high();
+    delay.delay_ms(1);
+    let _ = led.set_low();
+}

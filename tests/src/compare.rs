@@ -1,0 +1,155 @@
+//! Comparing the board's results with the host runtime's, and the report.
+
+use ember_runtime::{Engine, Model};
+use serde::Serialize;
+use std::path::Path;
+
+use crate::qemu::Run;
+use crate::{Firmware, Footprint, HilError, Results, Samples};
+
+/// What a HIL run measured. Keys are stable: `ember hil` prints this as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HilReport {
+    /// Board name (`boards/<name>`).
+    pub board: &'static str,
+    /// The model's name.
+    pub model: String,
+    /// Samples run.
+    pub samples: usize,
+    /// Share of samples whose class, readout values and spike counts on the board are
+    /// identical to the host runtime's (1.0 = all).
+    pub agreement: f64,
+    /// Top-1 accuracy of the host runtime on the samples (null without labels).
+    pub host_accuracy: Option<f64>,
+    /// Top-1 accuracy of the board.
+    pub board_accuracy: Option<f64>,
+    /// Mean guest instructions per inference (QEMU `-icount`, SysTick).
+    pub instructions_per_inference: f64,
+    /// Fewest and most instructions of one inference.
+    pub instructions_range: (u64, u64),
+    /// Mean synaptic operations per inference.
+    pub sops_per_inference: f64,
+    /// Mean multiply-accumulates per inference.
+    pub macs_per_inference: f64,
+    /// Least-squares fit `instructions = a + b * MACs + c * SOPs` over the samples: (a, b, c),
+    /// so c estimates instructions per SOP. Null when the samples do not vary enough.
+    pub cost_fit: Option<(f64, f64, f64)>,
+    /// Flash bytes (text + rodata + data).
+    pub flash_bytes: u64,
+    /// RAM bytes (data + bss + stack reserve).
+    pub ram_bytes: u64,
+    /// Deepest stack use measured during the run (stack painting).
+    pub stack_peak_bytes: u32,
+    /// First sample that disagrees, described; null when all agree.
+    pub first_disagreement: Option<String>,
+}
+
+/// Parses the board's results of `run` and compares them with the host runtime's run of
+/// `model` on the same `samples`.
+pub fn compare(firmware: &Firmware, model_path: &Path, samples: &Samples, run: &Run) -> Result<HilReport, HilError> {
+    let board = firmware.board.name();
+    let bytes = std::fs::read(model_path).map_err(HilError::io(model_path))?;
+    let model_err = |source| HilError::Model { path: model_path.to_path_buf(), source };
+    let model = Model::from_bytes(&bytes).map_err(model_err)?;
+    let bad = |what: String| HilError::BadResults { board, what };
+    let results = Results::parse(&run.results, model.classes(), model.desc().layers.len()).map_err(bad)?;
+    results.check_calibration().map_err(bad)?;
+    if results.records.len() != samples.len() {
+        return Err(bad(format!("{} records for {} samples", results.records.len(), samples.len())));
+    }
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let mut engine = Engine::new(&model, &mut arena).map_err(model_err)?;
+    let (mut agree, mut host_right, mut board_right) = (0usize, 0usize, 0usize);
+    let mut first_disagreement = None;
+    for (i, rec) in results.records.iter().enumerate() {
+        let host = engine.run(samples.input(i)).map_err(model_err)?;
+        let same = host.class == rec.class && host.readout == &rec.readout[..] && host.spikes[..] == rec.spikes[..];
+        if same {
+            agree += 1;
+        } else if first_disagreement.is_none() {
+            first_disagreement = Some(format!(
+                "sample {i}: host class {} readout {:?} spikes {:?}, board class {} readout {:?} spikes {:?}",
+                host.class, host.readout, &host.spikes[..], rec.class, rec.readout, rec.spikes
+            ));
+        }
+        if let Some(labels) = samples.labels() {
+            host_right += usize::from(host.class == u16::from(labels[i]));
+            board_right += usize::from(rec.class == u16::from(labels[i]));
+        }
+    }
+    let n = samples.len().max(1) as f64;
+    let footprint = Footprint::of_elf(&firmware.elf)?;
+    let insns: Vec<f64> = results.records.iter().map(|r| results.instructions(r.ticks)).collect();
+    let mean = |f: &dyn Fn(usize) -> f64| (0..results.records.len()).map(f).sum::<f64>() / n;
+    let rounded = |x: f64| x.round() as u64;
+    Ok(HilReport {
+        board,
+        model: model.desc().name.to_string(),
+        samples: samples.len(),
+        agreement: agree as f64 / n,
+        host_accuracy: samples.labels().map(|_| host_right as f64 / n),
+        board_accuracy: samples.labels().map(|_| board_right as f64 / n),
+        instructions_per_inference: mean(&|i| insns[i]),
+        instructions_range: (
+            rounded(insns.iter().copied().fold(f64::INFINITY, f64::min)),
+            rounded(insns.iter().copied().fold(0.0, f64::max)),
+        ),
+        sops_per_inference: mean(&|i| results.records[i].sops as f64),
+        macs_per_inference: mean(&|i| results.records[i].macs as f64),
+        cost_fit: cost_fit(&results, &insns),
+        flash_bytes: footprint.flash_bytes,
+        ram_bytes: footprint.ram_bytes,
+        stack_peak_bytes: results.stack_peak_bytes,
+        first_disagreement,
+    })
+}
+
+/// Ordinary least squares of instructions on (1, MACs, SOPs), by the normal equations.
+fn cost_fit(results: &Results, insns: &[f64]) -> Option<(f64, f64, f64)> {
+    let mut a = [[0.0f64; 3]; 3];
+    let mut b = [0.0f64; 3];
+    for (r, &y) in results.records.iter().zip(insns) {
+        let x = [1.0, r.macs as f64, r.sops as f64];
+        for i in 0..3 {
+            for j in 0..3 {
+                a[i][j] += x[i] * x[j];
+            }
+            b[i] += x[i] * y;
+        }
+    }
+    let [x0, x1, x2] = solve3(a, b)?;
+    Some((x0, x1, x2))
+}
+
+/// Solves a 3x3 system by Cramer's rule; `None` when it is (nearly) singular.
+fn solve3(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
+    let det = |m: [[f64; 3]; 3]| {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    };
+    let d = det(a);
+    let scale = a.iter().flatten().map(|v| v.abs()).fold(0.0, f64::max).powi(3);
+    if d.abs() <= scale * 1e-12 {
+        return None;
+    }
+    let mut x = [0.0; 3];
+    for (k, xk) in x.iter_mut().enumerate() {
+        let mut m = a;
+        for i in 0..3 {
+            m[i][k] = b[i];
+        }
+        *xk = det(m) / d;
+    }
+    Some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn solves_an_exact_system() {
+        let x = solve3([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [1.0, 0.0, 4.0]], [2.0, 6.0, 9.0]).unwrap();
+        assert_eq!(x, [1.0, 2.0, 2.0]);
+    }
+}

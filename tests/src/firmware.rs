@@ -1,0 +1,94 @@
+//! Building the firmware for a board with a model: `cargo build --release` in the firmware
+//! workspace (its own `.cargo` settings and target directory), `EMBER_MODEL` naming the model.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{Board, HilError};
+
+/// A built firmware image.
+#[derive(Debug, Clone)]
+pub struct Firmware {
+    /// The board it was built for.
+    pub board: Board,
+    /// The ELF, copied out of cargo's target directory so that a later build with another
+    /// model does not replace it.
+    pub elf: PathBuf,
+}
+
+/// The firmware workspace (`firmware/` in the repository).
+pub fn firmware_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware")
+}
+
+/// Variables of an enclosing cargo (e.g. `cargo test` with `CARGO_TARGET_DIR`) that must
+/// not leak into the firmware build.
+const CLEARED_ENV: [&str; 6] =
+    ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "CARGO_BUILD_TARGET_DIR", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_MAKEFLAGS"];
+
+/// Builds the firmware of `board` with `model` bundled (release profile, defmt at info).
+/// A model that does not fit gives [`HilError::DoesNotFit`] with the sentence from the
+/// board's build script or linker check.
+pub fn build(board: Board, model: &Path) -> Result<Firmware, HilError> {
+    let model = model.canonicalize().map_err(HilError::io(model))?;
+    let dir = firmware_dir();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&dir)
+        .args(["build", "--release", "--quiet", "-p", &board.package(), "--target", board.target()])
+        .env("EMBER_MODEL", &model)
+        .env("DEFMT_LOG", "info");
+    for var in CLEARED_ENV {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().map_err(HilError::io(&dir))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(build_error(board, &stderr));
+    }
+    let built = dir.join("target").join(board.target()).join("release").join(board.package());
+    let stem = model.file_stem().unwrap_or_default().to_string_lossy();
+    let elf = dir.join("target/ember-hil").join(format!("{}-{stem}.elf", board.name()));
+    std::fs::create_dir_all(elf.parent().unwrap_or(&dir)).map_err(HilError::io(&elf))?;
+    std::fs::copy(&built, &elf).map_err(HilError::io(&built))?;
+    Ok(Firmware { board, elf })
+}
+
+/// The fit sentence from a failed build's output, or the tail of the output.
+fn build_error(board: Board, stderr: &str) -> HilError {
+    let fit = stderr.lines().find_map(|l| {
+        let l = l.trim();
+        if l.contains(" needs ") && l.contains(", the board ") {
+            Some(l.to_string())
+        } else if let Some(i) = l.find("ember: ") {
+            Some(l[i + "ember: ".len()..].trim_end_matches('"').to_string())
+        } else if l.contains("will not fit in region") || l.contains("overflowed by") {
+            Some(format!("the firmware does not fit the board {board}: {l}"))
+        } else {
+            None
+        }
+    });
+    match fit {
+        Some(sentence) => HilError::DoesNotFit(sentence),
+        None => {
+            let lines: Vec<&str> = stderr.lines().collect();
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+            HilError::Build { board: board.name(), stderr: tail }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_fit_sentence() {
+        let stderr = "error: failed to run custom build command\n  thread 'main' panicked at src/lib.rs:40:5:\n  \
+                      /m/big.ember needs 24096 bytes of RAM (arena 20000 + stack reserve 4096), the board qemu-microbit has 16384\n";
+        match build_error(Board::QemuMicrobit, stderr) {
+            HilError::DoesNotFit(s) => assert!(s.starts_with("/m/big.ember needs 24096 bytes of RAM"), "{s}"),
+            e => panic!("{e}"),
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Running a firmware under `qemu-system-arm`, with a time bound.
+//!
+//! The command, for the record (what [`run`] executes, in a fresh temporary directory that
+//! holds `samples.bin` and receives `results.bin`):
+//!
+//! ```text
+//! qemu-system-arm -cpu CPU -machine MACHINE -nographic \
+//!   -icount shift=6 -semihosting-config enable=on,target=native,arg=ember,arg=samples.bin,arg=results.bin \
+//!   -kernel FIRMWARE.elf > log.defmt
+//! ```
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::board::ICOUNT_SHIFT;
+use crate::{log, Firmware, HilError, Samples};
+
+/// What one QEMU run produced.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The results file's bytes (parse with [`crate::Results::parse`]).
+    pub results: Vec<u8>,
+    /// The decoded defmt log, one line per message.
+    pub log: Vec<String>,
+    /// Wall-clock time QEMU ran.
+    pub wall: Duration,
+}
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-arm";
+
+/// True when `qemu-system-arm` can be started.
+pub fn available() -> bool {
+    Command::new(QEMU).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
+
+/// Runs `firmware` on `samples`; kills QEMU after `timeout`.
+pub fn run(firmware: &Firmware, samples: &Samples, timeout: Duration) -> Result<Run, HilError> {
+    let board = firmware.board;
+    let dir = tempfile::tempdir().map_err(HilError::io(std::env::temp_dir()))?;
+    let samples_path = dir.path().join("samples.bin");
+    std::fs::write(&samples_path, samples.bytes()).map_err(HilError::io(&samples_path))?;
+    let (cpu, machine) = board.qemu_cpu_machine();
+    let icount = format!("shift={ICOUNT_SHIFT}");
+    let mut child = Command::new(QEMU)
+        .current_dir(dir.path())
+        .args(["-cpu", cpu, "-machine", machine, "-nographic"])
+        .args(["-icount", &icount])
+        .args(["-semihosting-config", "enable=on,target=native,arg=ember,arg=samples.bin,arg=results.bin"])
+        .arg("-kernel")
+        .arg(&firmware.elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => HilError::QemuMissing,
+            _ => HilError::Io { path: QEMU.into(), source: e },
+        })?;
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(HilError::io(QEMU))? {
+            break Some(status);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let wall = start.elapsed();
+    let stream = stdout.join().unwrap_or_default();
+    let qemu_stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).trim().to_string();
+    let lines = log::decode(&firmware.elf, &stream)?;
+    let Some(status) = status else {
+        return Err(HilError::Timeout { board: board.name(), timeout, log: lines.join("\n") });
+    };
+    if !status.success() {
+        let message = lines
+            .iter()
+            .rev()
+            .find(|l| l.starts_with("ERROR"))
+            .map(|l| l["ERROR".len()..].trim().to_string())
+            .unwrap_or_else(|| format!("no error logged; QEMU said: {qemu_stderr}; log:\n{}", lines.join("\n")));
+        return Err(HilError::Firmware { board: board.name(), status: status.code().unwrap_or(-1), message });
+    }
+    let results_path = dir.path().join("results.bin");
+    let results = std::fs::read(&results_path).map_err(HilError::io(&results_path))?;
+    Ok(Run { results, log: lines, wall })
+}
+
+/// Reads a pipe to its end on a thread, so that a full pipe never blocks QEMU.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
