@@ -92,6 +92,62 @@ enum Command {
         /// The .ember file.
         file: PathBuf,
     },
+    /// Unsupervised STDP (Diehl & Cook style) with pruning and weight quantization during
+    /// training; labels the neurons, evaluates the float network and the exported integer
+    /// model, and writes checkpoint.json, stdp.ember and report.json into --out.
+    ///
+    /// Example (full MNIST, 400 neurons, 50% pruned, 8 levels = 3-bit weights):
+    /// ember stdp --data ../shared/data/mnist --neurons 400 --sparsity 0.5 --levels 8
+    Stdp {
+        /// MNIST directory [default: the bundled data/mnist-small].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Excitatory neurons.
+        #[arg(long, default_value_t = 100)]
+        neurons: usize,
+        /// Passes over the training images.
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+        /// Train on the first N training images only.
+        #[arg(long)]
+        train_samples: Option<usize>,
+        /// Training images used afterwards to label each neuron with its class.
+        #[arg(long, default_value_t = 10_000)]
+        label_samples: usize,
+        /// Evaluate on the first N test images only.
+        #[arg(long)]
+        test_samples: Option<usize>,
+        /// Timesteps an image is presented (and inference timesteps of the exported model).
+        #[arg(long, default_value_t = 48)]
+        timesteps: u16,
+        /// Final fraction of input synapses pruned (lowest weight = lowest correlation).
+        #[arg(long, default_value_t = 0.0)]
+        sparsity: f32,
+        /// Conductance levels of the quantized weights, e.g. 8 = 3 bits (0: keep float).
+        #[arg(long, default_value_t = 0)]
+        levels: u32,
+        /// Prune and quantize every N training images (gradual, cubic schedule).
+        #[arg(long, default_value_t = 1000)]
+        prune_every: usize,
+        /// STDP learning rate.
+        #[arg(long, default_value_t = 0.03)]
+        eta: f32,
+        /// Base firing threshold in weight units (weights lie in [0, 1]).
+        #[arg(long, default_value_t = 40.0)]
+        threshold: f32,
+        /// Threshold increase per spike (homeostasis).
+        #[arg(long, default_value_t = 0.3)]
+        theta_plus: f32,
+        /// Seed of the initial weights and the training input spikes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output directory.
+        #[arg(long, default_value = "stdp-out")]
+        out: PathBuf,
+        /// Continue from --out/checkpoint.json.
+        #[arg(long)]
+        resume: bool,
+    },
     /// Train REF-MLP on the bundled subset, convert, export demo-out/ref-mlp.ember and evaluate.
     Demo {
         /// Output directory.
@@ -167,6 +223,63 @@ fn run(command: Command, progress: bool) -> Result<()> {
             let bytes = read(&file)?;
             let text = ember_trainer::inspect::describe(&bytes).map_err(|source| Error::Model { path: file.clone(), source })?;
             print!("{text}");
+        }
+        Command::Stdp {
+            data,
+            neurons,
+            epochs,
+            train_samples,
+            label_samples,
+            test_samples,
+            timesteps,
+            sparsity,
+            levels,
+            prune_every,
+            eta,
+            threshold,
+            theta_plus,
+            seed,
+            out,
+            resume,
+        } => {
+            use ember_trainer::stdp;
+            let pruning = sparsity > 0.0 || levels > 1;
+            let cfg = stdp::StdpConfig {
+                neurons,
+                timesteps,
+                sparsity,
+                levels,
+                prune_every: if pruning { prune_every } else { 0 },
+                eta,
+                threshold,
+                theta_plus,
+                seed,
+                ..Default::default()
+            };
+            let opts = stdp::StdpOptions {
+                data: mnist_dir(data.as_deref())?,
+                out: out.clone(),
+                cfg,
+                epochs,
+                train_samples,
+                label_samples,
+                test_samples,
+                resume,
+                quiet: !progress,
+            };
+            let r = stdp::run(&opts)?;
+            println!();
+            println!("| STDP, {} neurons ({} training images, {}) | value |", neurons, r.train_images, opts.data.display());
+            println!("|---|---|");
+            println!("| training speed | {:.0} images/s ({:.1} s) |", r.images_per_second, r.train_seconds);
+            println!("| accuracy, float network | {:.2}% |", 100.0 * r.float.accuracy);
+            println!("| accuracy, integer runtime (T={}) | {:.2}% |", r.runtime.timesteps, 100.0 * r.runtime.accuracy);
+            println!("| float/runtime agreement | {:.2}% |", 100.0 * r.float_runtime_agreement);
+            println!("| synapses pruned | {:.1}% |", 100.0 * r.sparsity);
+            println!("| weight levels | {} ({:.1} bits) |", r.config.levels, r.weight_bits);
+            println!("| model size | {} B |", r.model_bytes);
+            println!("| SOPs / inference, energy (0.9 pJ/SOP) | {:.0}, {:.1} nJ |", r.runtime.sops_per_inference, r.energy_pj_per_inference / 1000.0);
+            println!("report: {}", out.join("report.json").display());
         }
         Command::Demo { out, epochs } => {
             let recipe = Recipe::parse(REF_MLP, Path::new("recipes/ref-mlp.toml"))?;
