@@ -61,7 +61,8 @@ pub fn train(recipe: &Recipe, opts: &Options, out: &Path, model_name: &str) -> R
     net.save(&out.join("checkpoint.safetensors"))?;
     let model = out.join(model_name);
     let report = finish(&net, &data, &model, opts)?;
-    let report = Report { train_samples: data.train.len(), epochs, train_seconds, ..report };
+    let train_samples_per_second = (data.train.len() * epochs) as f64 / train_seconds.max(1e-9);
+    let report = Report { train_samples: data.train.len(), epochs, train_seconds, train_samples_per_second, ..report };
     write_report(&report, &report_path(&model))?;
     Ok(report)
 }
@@ -138,6 +139,7 @@ pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<R
         train_samples: 0,
         epochs: 0,
         train_seconds: 0.0,
+        train_samples_per_second: 0.0,
         test_samples: test.len(),
         ann_accuracy,
         snn_float_accuracy,

@@ -67,6 +67,8 @@ pub struct Report {
     pub epochs: usize,
     /// Wall-clock seconds of ANN training.
     pub train_seconds: f64,
+    /// Training samples per second (samples x epochs / train_seconds).
+    pub train_samples_per_second: f64,
     /// Test samples every accuracy below is measured on.
     pub test_samples: usize,
     /// Float ANN top-1 accuracy.

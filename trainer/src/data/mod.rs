@@ -14,7 +14,7 @@ pub fn bundled_mnist() -> Result<PathBuf, crate::Error> {
     let here = Path::new(BUNDLED_MNIST).to_path_buf();
     for dir in [&built, &here] {
         if dir.is_dir() {
-            return Ok(dir.clone());
+            return Ok(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()));
         }
     }
     Err(crate::Error::NoBundledData { searched: vec![built, here] })
