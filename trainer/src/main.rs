@@ -167,7 +167,8 @@ fn main() -> ExitCode {
         (_, 1) => tracing::Level::DEBUG,
         _ => tracing::Level::TRACE,
     };
-    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(ansi).with_target(false).init();
     match run(cli.command, !cli.quiet) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
