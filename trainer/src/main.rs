@@ -138,6 +138,12 @@ enum Command {
         /// Threshold increase per spike (homeostasis).
         #[arg(long, default_value_t = 0.3)]
         theta_plus: f32,
+        /// How the labelled neurons vote for a class.
+        #[arg(long, value_enum, default_value_t = ember_trainer::stdp::Vote::Soft)]
+        vote: ember_trainer::stdp::Vote,
+        /// Training images with fewer spikes are shown again at doubled intensity (up to 3 times).
+        #[arg(long, default_value_t = 5)]
+        min_spikes: u32,
         /// Seed of the initial weights and the training input spikes.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -239,6 +245,8 @@ fn run(command: Command, progress: bool) -> Result<()> {
             eta,
             threshold,
             theta_plus,
+            vote,
+            min_spikes,
             seed,
             out,
             resume,
@@ -254,6 +262,8 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 eta,
                 threshold,
                 theta_plus,
+                vote,
+                min_spikes,
                 seed,
                 ..Default::default()
             };
@@ -300,7 +310,8 @@ fn print_summary(r: &Report, model: &Path) {
     println!("| metric ({} test samples from {}) | value |", r.test_samples, r.data);
     println!("|---|---|");
     if r.epochs > 0 {
-        println!("| ANN training ({} samples x {} epochs) | {:.1} s |", r.train_samples, r.epochs, r.train_seconds);
+        let rate = r.train_samples_per_second.map_or(String::new(), |v| format!(", {v:.0} samples/s after warm-up"));
+        println!("| ANN training ({} samples x {} epochs) | {:.1} s{rate} |", r.train_samples, r.epochs, r.train_seconds);
     }
     println!("| ANN accuracy (float) | {:.2}% |", 100.0 * r.ann_accuracy);
     println!("| SNN accuracy (float, T={}) | {:.2}% |", e.timesteps, 100.0 * r.snn_float_accuracy);

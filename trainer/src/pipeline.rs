@@ -55,13 +55,13 @@ pub fn train(recipe: &Recipe, opts: &Options, out: &Path, model_name: &str) -> R
     let net = Net::init(recipe)?;
     tracing::info!(recipe = %recipe.path.display(), samples = data.train.len(), epochs, "training the ANN");
     let start = Instant::now();
-    crate::train::train(&net, &data.train, epochs, opts.progress)?;
+    let stats = crate::train::train(&net, &data.train, epochs, opts.progress)?;
     let train_seconds = start.elapsed().as_secs_f64();
     tracing::info!(seconds = train_seconds, "training done");
     net.save(&out.join("checkpoint.safetensors"))?;
     let model = out.join(model_name);
     let report = finish(&net, &data, &model, opts)?;
-    let train_samples_per_second = (data.train.len() * epochs) as f64 / train_seconds.max(1e-9);
+    let train_samples_per_second = stats.samples_per_second;
     let report = Report { train_samples: data.train.len(), epochs, train_seconds, train_samples_per_second, ..report };
     write_report(&report, &report_path(&model))?;
     Ok(report)
@@ -139,7 +139,7 @@ pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<R
         train_samples: 0,
         epochs: 0,
         train_seconds: 0.0,
-        train_samples_per_second: 0.0,
+        train_samples_per_second: None,
         test_samples: test.len(),
         ann_accuracy,
         snn_float_accuracy,

@@ -67,8 +67,9 @@ pub struct Report {
     pub epochs: usize,
     /// Wall-clock seconds of ANN training.
     pub train_seconds: f64,
-    /// Training samples per second (samples x epochs / train_seconds).
-    pub train_samples_per_second: f64,
+    /// Training throughput (shared/REFERENCE.md): samples per second, wall clock, after 20
+    /// warm-up batches; null with fewer than 200 batches after them.
+    pub train_samples_per_second: Option<f64>,
     /// Test samples every accuracy below is measured on.
     pub test_samples: usize,
     /// Float ANN top-1 accuracy.

@@ -22,15 +22,32 @@ pub fn progress(len: usize, prefix: String, show: bool) -> ProgressBar {
     bar
 }
 
-/// Trains `net` on `data` for `epochs` passes (Adam, no weight decay); returns the last
-/// epoch's mean loss and training accuracy.
-pub fn train(net: &Net, data: &Split, epochs: usize, show: bool) -> Result<(f32, f32)> {
+/// Batches excluded from the throughput figure (allocator and thread-pool warm-up).
+pub const WARMUP_BATCHES: usize = 20;
+/// Fewest timed batches for a throughput figure (shared/REFERENCE.md).
+pub const TIMED_BATCHES: usize = 200;
+
+/// What a training run measured.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainStats {
+    /// Mean loss of the last epoch.
+    pub loss: f32,
+    /// Training accuracy of the last epoch.
+    pub accuracy: f32,
+    /// Samples per second, wall clock, after [`WARMUP_BATCHES`]; `None` with fewer than
+    /// [`TIMED_BATCHES`] batches after them.
+    pub samples_per_second: Option<f64>,
+}
+
+/// Trains `net` on `data` for `epochs` passes (Adam, no weight decay).
+pub fn train(net: &Net, data: &Split, epochs: usize, show: bool) -> Result<TrainStats> {
     let t = &net.recipe.train;
     let params = ParamsAdamW { lr: t.lr, weight_decay: 0.0, ..ParamsAdamW::default() };
     let mut opt = AdamW::new(net.vars(), params).ctx("creating the optimiser")?;
     let mut rng = Rng::new(t.seed ^ 0x5eed);
     let mut order: Vec<usize> = (0..data.len()).collect();
     let mut last = (0.0, 0.0);
+    let (mut batch_no, mut timed_from, mut timed_samples) = (0usize, None, 0usize);
     for epoch in 0..epochs {
         rng.shuffle(&mut order);
         let batches = order.len().div_ceil(t.batch);
@@ -48,6 +65,12 @@ pub fn train(net: &Net, data: &Split, epochs: usize, show: bool) -> Result<(f32,
             correct += pred.iter().zip(&labels).filter(|(p, l)| p == l).count();
             seen += idx.len();
             loss_sum += loss.to_scalar::<f32>().ctx("loss")? as f64 * idx.len() as f64;
+            batch_no += 1;
+            if batch_no == WARMUP_BATCHES {
+                timed_from = Some(std::time::Instant::now());
+            } else if batch_no > WARMUP_BATCHES {
+                timed_samples += idx.len();
+            }
             bar.inc(1);
             bar.set_message(format!("loss {:.4} acc {:.2}%", loss_sum / seen as f64, 100.0 * correct as f64 / seen as f64));
         }
@@ -55,7 +78,12 @@ pub fn train(net: &Net, data: &Split, epochs: usize, show: bool) -> Result<(f32,
         last = ((loss_sum / seen as f64) as f32, correct as f32 / seen as f32);
         tracing::info!(epoch = epoch + 1, loss = last.0, train_accuracy = last.1, "epoch done");
     }
-    Ok(last)
+    let timed = batch_no.saturating_sub(WARMUP_BATCHES);
+    let samples_per_second = match timed_from {
+        Some(t) if timed >= TIMED_BATCHES => Some(timed_samples as f64 / t.elapsed().as_secs_f64()),
+        _ => None,
+    };
+    Ok(TrainStats { loss: last.0, accuracy: last.1, samples_per_second })
 }
 
 /// Top-1 accuracy of the ANN on the first `n` samples of `data`.
