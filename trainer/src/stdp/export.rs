@@ -3,7 +3,7 @@
 //! readout (dense, leak 0, so its summed membrane is the weighted spike count per class).
 
 use super::network::Network;
-use super::train::{vote_weight, EVAL_SEED};
+use super::train::EVAL_SEED;
 use crate::Result;
 use ember_runtime::format::*;
 
@@ -50,15 +50,9 @@ pub fn export(net: &Network, name: &str) -> Result<Vec<u8>> {
     let thresholds: Vec<u8> = net
         .theta
         .iter()
-        .flat_map(|t| (((cfg.threshold + t) * scale).round().max(1.0) as i32).to_le_bytes())
+        .flat_map(|t| (((cfg.threshold + t * cfg.test_theta_scale) * scale).round().max(1.0) as i32).to_le_bytes())
         .collect();
-    let mut members = [0usize; 10];
-    net.labels.iter().flatten().for_each(|&c| members[c as usize] += 1);
-    let votes: Vec<u8> = net
-        .labels
-        .iter()
-        .flat_map(|l| (0..10).map(move |c| (*l == Some(c as u8)).then(|| vote_weight(members[c])).unwrap_or(0) as i8 as u8))
-        .collect();
+    let votes: Vec<u8> = net.votes.iter().map(|&v| v.clamp(0, 127) as u8).collect();
     let storage = if sparse {
         Storage::Sparse { row_ptr: &row_ptr, cols: &cols, values: &values }
     } else {

@@ -25,6 +25,6 @@ mod run;
 mod train;
 
 pub use export::export;
-pub use network::{Network, StdpConfig};
+pub use network::{Network, StdpConfig, Vote};
 pub use run::{run, StdpOptions, StdpReport};
 pub use train::{classify, evaluate, label_neurons, train_epoch, Evaluation};

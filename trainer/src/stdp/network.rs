@@ -41,6 +41,32 @@ pub struct StdpConfig {
     pub sparsity: f32,
     /// Conductance levels of the quantized weights (0: no quantization).
     pub levels: u32,
+    /// How labelled neurons vote for a class.
+    #[serde(default)]
+    pub vote: Vote,
+    /// Share of the adaptive threshold kept after training (labelling, evaluation, export):
+    /// below 1, neurons fire more often on test images, so votes are less noisy.
+    #[serde(default = "one")]
+    pub test_theta_scale: f32,
+    /// Training images that make fewer spikes than this are shown again, brighter.
+    #[serde(default)]
+    pub min_spikes: u32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+/// How the class scores are read from the neurons' spike counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Vote {
+    /// Diehl & Cook: each neuron votes for the class it responds to most; a class's score is
+    /// the mean spike count of its neurons.
+    Hard,
+    /// Each neuron's spikes count for every class in proportion to how often that class made
+    /// it fire on the labelling images.
+    #[default]
+    Soft,
 }
 
 impl Default for StdpConfig {
@@ -64,6 +90,9 @@ impl Default for StdpConfig {
             prune_every: 0,
             sparsity: 0.0,
             levels: 0,
+            vote: Vote::Soft,
+            test_theta_scale: 1.0,
+            min_spikes: 5,
         }
     }
 }
@@ -79,8 +108,9 @@ pub struct Network {
     pub theta: Vec<f32>,
     /// False where a synapse was pruned.
     pub alive: Vec<bool>,
-    /// Class each neuron votes for (None until labelled).
-    pub labels: Vec<Option<u8>>,
+    /// Integer vote of each neuron for each class, `neurons x 10` (zero until labelled):
+    /// a class's score is the sum over neurons of spike count x vote.
+    pub votes: Vec<i32>,
     /// Training images seen.
     pub seen: usize,
 }
@@ -132,7 +162,7 @@ impl Network {
         let mut net = Network {
             theta: vec![0.0; cfg.neurons],
             alive: vec![true; n],
-            labels: vec![None; cfg.neurons],
+            votes: vec![0; cfg.neurons * 10],
             seen: 0,
             w,
             cfg,
@@ -163,6 +193,7 @@ impl Network {
         s.trace.fill(0.0);
         s.counts.fill(0);
         let mut rng = Xorshift32::new(seed);
+        let theta_scale = if learn { 1.0 } else { cfg.test_theta_scale };
         for _ in 0..cfg.timesteps {
             s.active.clear();
             for (i, &px) in image.iter().enumerate() {
@@ -176,7 +207,7 @@ impl Network {
                 let row = &self.w[j * m..(j + 1) * m];
                 let drive: f32 = s.active.iter().map(|&i| row[i as usize]).sum();
                 let u = s.u[j] * cfg.leak + drive;
-                if u >= cfg.threshold + self.theta[j] {
+                if u >= cfg.threshold + self.theta[j] * theta_scale {
                     s.u[j] = 0.0;
                     s.fired.push(j as u32);
                 } else {
@@ -218,7 +249,6 @@ impl Network {
                 }
             }
             self.theta.iter_mut().for_each(|t| *t *= cfg.theta_decay);
-            self.seen += 1;
         }
     }
 

@@ -1,6 +1,6 @@
 //! Training epochs with the pruning schedule, neuron labelling and evaluation.
 
-use super::network::{Network, Scratch};
+use super::network::{Network, Scratch, Vote};
 use crate::data::mnist::Split;
 use indicatif::ProgressBar;
 
@@ -17,11 +17,26 @@ pub fn sparsity_at(done: usize, total: usize, final_sparsity: f32) -> f32 {
 
 /// One pass of STDP over `split` (images in order), pruning and quantizing on schedule.
 /// `total` is the number of training images in the whole run (for the schedule).
-pub fn train_epoch(net: &mut Network, split: &Split, total: usize, bar: &ProgressBar) {
+/// Images that stay below `cfg.min_spikes` spikes are shown again with doubled intensity, up
+/// to `MAX_BOOSTS` times (Diehl & Cook's remedy for images that teach nothing). Returns how
+/// many presentations were boosted.
+pub fn train_epoch(net: &mut Network, split: &Split, total: usize, bar: &ProgressBar) -> usize {
+    const MAX_BOOSTS: u32 = 3;
     let mut s = Scratch::new(&net.cfg);
+    let mut boosted = vec![0u8; net.cfg.inputs];
+    let mut boosts = 0;
     for i in 0..split.len() {
         let seed = (net.seen as u32).wrapping_mul(0x9E37_79B9) ^ net.cfg.seed as u32;
-        net.present(split.image(i), seed, true, &mut s);
+        boosted.copy_from_slice(split.image(i));
+        for attempt in 0..=MAX_BOOSTS {
+            net.present(&boosted, seed.wrapping_add(attempt), true, &mut s);
+            if attempt == MAX_BOOSTS || s.counts.iter().sum::<u32>() >= net.cfg.min_spikes {
+                break;
+            }
+            boosted.iter_mut().for_each(|p| *p = p.saturating_mul(2));
+            boosts += 1;
+        }
+        net.seen += 1;
         let every = net.cfg.prune_every;
         if every > 0 && net.seen % every == 0 {
             let target = sparsity_at(net.seen, total, net.cfg.sparsity);
@@ -29,10 +44,11 @@ pub fn train_epoch(net: &mut Network, split: &Split, total: usize, bar: &Progres
         }
         bar.inc(1);
     }
+    boosts
 }
 
-/// Labels every neuron with the class it responds to most (mean response per class) over
-/// `split`, without learning. Returns how many neurons never spiked.
+/// Labels every neuron from its responses to `split` (no learning) and sets the vote
+/// weights by `net.cfg.vote`. Returns how many neurons never spiked.
 pub fn label_neurons(net: &mut Network, split: &Split, bar: &ProgressBar) -> usize {
     let n = net.cfg.neurons;
     let mut response = vec![0f64; n * 10];
@@ -47,21 +63,39 @@ pub fn label_neurons(net: &mut Network, split: &Split, bar: &ProgressBar) -> usi
         }
         bar.inc(1);
     }
-    let mut silent = 0;
+    // Mean response of each neuron to each class.
     for j in 0..n {
-        let mean = |c: usize| response[j * 10 + c] / per_class[c].max(1) as f64;
-        let best = (0..10).max_by(|&a, &b| mean(a).total_cmp(&mean(b))).unwrap_or(0);
-        net.labels[j] = (mean(best) > 0.0).then_some(best as u8);
-        silent += (mean(best) == 0.0) as usize;
+        for c in 0..10 {
+            response[j * 10 + c] /= per_class[c].max(1) as f64;
+        }
+    }
+    let best = |j: usize| (0..10).max_by(|&a, &b| response[j * 10 + a].total_cmp(&response[j * 10 + b])).unwrap_or(0);
+    let silent = (0..n).filter(|&j| response[j * 10 + best(j)] == 0.0).count();
+    net.votes.fill(0);
+    match net.cfg.vote {
+        Vote::Hard => {
+            let mut members = [0usize; 10];
+            let labels: Vec<Option<usize>> =
+                (0..n).map(|j| (response[j * 10 + best(j)] > 0.0).then(|| best(j))).collect();
+            labels.iter().flatten().for_each(|&c| members[c] += 1);
+            for (j, l) in labels.iter().enumerate() {
+                if let Some(c) = *l {
+                    net.votes[j * 10 + c] = ((64.0 / members[c] as f64).round() as i32).max(1);
+                }
+            }
+        }
+        Vote::Soft => {
+            for j in 0..n {
+                let total: f64 = response[j * 10..j * 10 + 10].iter().sum();
+                if total > 0.0 {
+                    for c in 0..10 {
+                        net.votes[j * 10 + c] = (64.0 * response[j * 10 + c] / total).round() as i32;
+                    }
+                }
+            }
+        }
     }
     silent
-}
-
-/// Integer vote weight of a neuron of a class with `members` labelled neurons: the class
-/// score is the members' mean spike count, scaled by 64 so that the runtime's integer
-/// readout computes nearly the same vote.
-pub fn vote_weight(members: usize) -> i32 {
-    if members == 0 { 0 } else { ((64.0 / members as f64).round() as i32).max(1) }
 }
 
 /// Accuracy of the float network and its mean spikes per image.
@@ -73,7 +107,7 @@ pub struct Evaluation {
     pub spikes_per_image: f64,
 }
 
-/// Classifies `split` by class vote (integer vote weights, as exported).
+/// Classifies `split` by the integer class votes, as the exported readout does.
 pub fn evaluate(net: &mut Network, split: &Split, bar: &ProgressBar) -> Evaluation {
     let (classes, spikes) = vote(net, split, bar);
     let right = classes.iter().zip(&split.labels).filter(|(a, b)| a == b).count();
@@ -88,8 +122,6 @@ pub fn classify(net: &mut Network, split: &Split) -> Vec<u8> {
 /// Class votes and total spikes over `split`.
 fn vote(net: &mut Network, split: &Split, bar: &ProgressBar) -> (Vec<u8>, u64) {
     let n = net.cfg.neurons;
-    let mut members = [0usize; 10];
-    net.labels.iter().flatten().for_each(|&c| members[c as usize] += 1);
     let mut s = Scratch::new(&net.cfg);
     let mut classes = Vec::with_capacity(split.len());
     let mut spikes = 0u64;
@@ -97,8 +129,8 @@ fn vote(net: &mut Network, split: &Split, bar: &ProgressBar) -> (Vec<u8>, u64) {
         net.present(split.image(i), EVAL_SEED, false, &mut s);
         let mut score = [0i64; 10];
         for j in 0..n {
-            if let Some(c) = net.labels[j] {
-                score[c as usize] += s.counts[j] as i64 * vote_weight(members[c as usize]) as i64;
+            for (c, sc) in score.iter_mut().enumerate() {
+                *sc += s.counts[j] as i64 * net.votes[j * 10 + c] as i64;
             }
             spikes += s.counts[j] as u64;
         }
