@@ -132,7 +132,8 @@ impl<'m, 'a> Engine<'m, 'a> {
             // Rejected at load: a direct-input model starts with a synaptic layer.
             _ => return 0,
         };
-        weights::with_rows(weights, plan.output.c, Scatter { conv, plan, events: input, mem: cache })
+        let kernel = Scatter { conv, plan, events: input, mem: cache, saturate: true };
+        weights::with_rows(weights, plan.output.c, kernel)
     }
 
     /// One timestep of layer `i`; returns (spikes emitted, synaptic operations).
@@ -197,7 +198,10 @@ impl Synapse<'_, '_> {
                 0
             }
             Drive::Events(events) => {
-                let kernel = Scatter { conv: self.conv, plan: self.plan, events, mem };
+                // When no membrane can leave its range this step, skip the saturation checks.
+                let peak = mem.iter().map(|m| m.get().unsigned_abs()).max().unwrap_or(0);
+                let saturate = peak as u64 + self.plan.bound > M::MAX as u64;
+                let kernel = Scatter { conv: self.conv, plan: self.plan, events, mem, saturate };
                 weights::with_rows(self.weights, channels, kernel)
             }
         };
@@ -223,23 +227,28 @@ struct Scatter<'x, M> {
     plan: &'x Plan,
     events: &'x [u8],
     mem: &'x mut [M],
+    /// Saturate every addition (false only when none can overflow).
+    saturate: bool,
 }
 
 impl<M: Membrane> weights::WithRows for Scatter<'_, M> {
     fn run<R: weights::Rows>(self, rows: R) -> u64 {
-        match self.conv {
-            None => scatter_dense(&rows, self.events, self.mem),
-            Some((k, s, p)) => scatter_conv(&rows, (k as usize, s as usize, p as usize), self.plan, self.events, self.mem),
+        let (events, mem) = (self.events, self.mem);
+        match (self.conv, self.saturate) {
+            (None, true) => scatter_dense::<M, R, true>(&rows, events, mem),
+            (None, false) => scatter_dense::<M, R, false>(&rows, events, mem),
+            (Some(c), true) => scatter_conv::<M, R, true>(&rows, c, self.plan, events, mem),
+            (Some(c), false) => scatter_conv::<M, R, false>(&rows, c, self.plan, events, mem),
         }
     }
 }
 
 /// Dense layer: each non-zero input adds its weight row, in ascending input order.
-fn scatter_dense<M: Membrane, R: weights::Rows>(rows: &R, events: &[u8], mem: &mut [M]) -> u64 {
+fn scatter_dense<M: Membrane, R: weights::Rows, const SAT: bool>(rows: &R, events: &[u8], mem: &mut [M]) -> u64 {
     let mut ops = 0u64;
     for (row, &v) in events.iter().enumerate() {
         if v != 0 {
-            ops += rows.add(row, v as i32, mem) as u64;
+            ops += rows.add::<M, SAT>(row, v as i32, mem) as u64;
         }
     }
     ops
@@ -248,13 +257,14 @@ fn scatter_dense<M: Membrane, R: weights::Rows>(rows: &R, events: &[u8], mem: &m
 /// Convolution: each non-zero input at (y, x, c) adds, for every kernel offset (ky, kx) that
 /// maps it onto an output pixel, the weight row (ky, kx, c) into that pixel's output
 /// channels. Inputs in ascending (y, x, c) order, offsets in ascending (ky, kx).
-fn scatter_conv<M: Membrane, R: weights::Rows>(
+fn scatter_conv<M: Membrane, R: weights::Rows, const SAT: bool>(
     rows: &R,
-    (k, s, p): (usize, usize, usize),
+    (k, s, p): (u8, u8, u8),
     plan: &Plan,
     events: &[u8],
     mem: &mut [M],
 ) -> u64 {
+    let (k, s, p) = (k as usize, s as usize, p as usize);
     let (inp, out) = (plan.input, plan.output);
     let mut ops = 0u64;
     for (pix, chans) in events.chunks_exact(inp.c).enumerate() {
@@ -271,7 +281,7 @@ fn scatter_conv<M: Membrane, R: weights::Rows>(
                 let row0 = (ky * k + kx) * inp.c;
                 for (ci, &v) in chans.iter().enumerate() {
                     if v != 0 {
-                        ops += rows.add(row0 + ci, v as i32, dst) as u64;
+                        ops += rows.add::<M, SAT>(row0 + ci, v as i32, dst) as u64;
                     }
                 }
             }

@@ -20,9 +20,25 @@ pub(crate) trait Membrane: Copy + bytemuck::Pod {
     fn get(self) -> i32;
     /// From a value already within range.
     fn set(x: i32) -> Self;
+    /// Largest value.
+    const MAX: i32;
+    /// `self + x` without the saturation check.
+    fn wrapping(self, x: i32) -> Self;
+
+    /// `self + x`, saturating when `SAT`. Without `SAT` the caller has shown that the sum
+    /// stays in range (so both give the same result, the second faster).
+    #[inline(always)]
+    fn acc<const SAT: bool>(self, x: i32) -> Self {
+        if SAT { self.add(x) } else { self.wrapping(x) }
+    }
 }
 
 impl Membrane for i32 {
+    const MAX: i32 = i32::MAX;
+    #[inline(always)]
+    fn wrapping(self, x: i32) -> Self {
+        self.wrapping_add(x)
+    }
     #[inline(always)]
     fn add(self, x: i32) -> Self {
         self.saturating_add(x)
@@ -38,6 +54,11 @@ impl Membrane for i32 {
 }
 
 impl Membrane for i16 {
+    const MAX: i32 = i16::MAX as i32;
+    #[inline(always)]
+    fn wrapping(self, x: i32) -> Self {
+        self.wrapping_add(x as i16)
+    }
     #[inline(always)]
     fn add(self, x: i32) -> Self {
         (self as i32).saturating_add(x).clamp(i16::MIN as i32, i16::MAX as i32) as i16

@@ -43,6 +43,9 @@ pub(crate) struct Plan {
     pub act: Region,
     /// Class scores (readout only).
     pub score: Region,
+    /// Largest |input current| one neuron can receive from events in one step:
+    /// fan-in x largest input value x largest |weight| (0 for pooling).
+    pub bound: u64,
 }
 
 /// A validated model, borrowing its weights from the file bytes.
@@ -110,6 +113,7 @@ impl<'a> Model<'a> {
             let li = i as u8;
             let last = i + 1 == n;
             let bad_dim = Error::BadDimension { layer: li };
+            let mut bound = 0;
             let (output, mem_width) = match layer {
                 Layer::Dense(d) => {
                     let cols = d.outputs as usize;
@@ -117,7 +121,7 @@ impl<'a> Model<'a> {
                         return Err(bad_dim);
                     }
                     let rows = mul(mul(dims.h, dims.w)?, dims.c)?;
-                    check_synapse(li, &d.weights, rows, cols, rows, max_act, i == 0 && direct)?;
+                    bound = check_synapse(li, &d.weights, rows, cols, rows, max_act, i == 0 && direct)?;
                     let width = check_neuron(li, &d.neuron, cols, last)?;
                     (Dims { h: 1, w: 1, c: cols }, Some(width))
                 }
@@ -129,7 +133,7 @@ impl<'a> Model<'a> {
                     }
                     let out = Dims { h: (dims.h + 2 * p - k) / st + 1, w: (dims.w + 2 * p - k) / st + 1, c: cols };
                     let rows = mul(mul(k, k)?, dims.c)?;
-                    check_synapse(li, &c.weights, rows, cols, rows, max_act, i == 0 && direct)?;
+                    bound = check_synapse(li, &c.weights, rows, cols, rows, max_act, i == 0 && direct)?;
                     let width = check_neuron(li, &c.neuron, cols, last)?;
                     (out, Some(width))
                 }
@@ -164,7 +168,7 @@ impl<'a> Model<'a> {
                 max_act = 1;
             }
             // Cannot fail: at most MAX_LAYERS layers were decoded.
-            let _ = plan.push(Plan { input: dims, output, mem, act, score });
+            let _ = plan.push(Plan { input: dims, output, mem, act, score, bound });
             dims = output;
         }
         let arena_bytes = layout.next.checked_next_multiple_of(4).ok_or(Error::SizeOverflow)?;
@@ -206,7 +210,8 @@ impl<'a> Model<'a> {
 }
 
 /// Checks a weight matrix and, for the direct-input layer, that its input current cannot
-/// overflow i32 (`fan_in * 255 * max|w|`).
+/// overflow i32 (`fan_in * 255 * max|w|`). Returns the bound `fan_in * max_act * max|w|` on
+/// the current one neuron receives in one step.
 fn check_synapse(
     layer: u8,
     w: &format::Weights<'_>,
@@ -215,15 +220,13 @@ fn check_synapse(
     fan_in: usize,
     max_act: usize,
     direct: bool,
-) -> Result<(), Error> {
+) -> Result<u64, Error> {
     let (_, max_abs) = weights::check(w, rows, cols).ok_or(Error::BadWeights { layer })?;
-    if direct {
-        let bound = (fan_in as u64).saturating_mul(max_act as u64).saturating_mul(max_abs as u64);
-        if bound > i32::MAX as u64 {
-            return Err(Error::BadParameter { layer });
-        }
+    let bound = (fan_in as u64).saturating_mul(max_act as u64).saturating_mul(max_abs as u64);
+    if direct && bound > i32::MAX as u64 {
+        return Err(Error::BadParameter { layer });
     }
-    Ok(())
+    Ok(bound)
 }
 
 /// Checks neuron parameters against the layer's channel count and returns the membrane width.

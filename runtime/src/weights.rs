@@ -43,7 +43,9 @@ pub(crate) trait Rows {
     /// Adds `v * W[row, c]` to `out[c]` for the row's stored entries and returns how many
     /// weights were added (the synaptic operations). `out` has the matrix's column count.
     /// The blob sizes were checked when the model was loaded, so the indexing cannot fail.
-    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32;
+    /// `SAT`: saturate every addition; without it the caller has proved that none can
+    /// overflow (see `Membrane::acc`).
+    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32;
 }
 
 /// What a kernel does with the rows, once they have a concrete type.
@@ -72,15 +74,15 @@ struct DenseI8<'a> {
 
 impl Rows for DenseI8<'_> {
     #[inline(always)]
-    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let r = &self.values[row * self.cols..][..self.cols];
         if v == 1 {
             for (m, &b) in out.iter_mut().zip(r) {
-                *m = m.add(b as i8 as i32);
+                *m = m.acc::<SAT>(b as i8 as i32);
             }
         } else {
             for (m, &b) in out.iter_mut().zip(r) {
-                *m = m.add(v * (b as i8 as i32));
+                *m = m.acc::<SAT>(v * (b as i8 as i32));
             }
         }
         self.cols as u32
@@ -94,10 +96,10 @@ struct DenseI4<'a> {
 
 impl Rows for DenseI4<'_> {
     #[inline(always)]
-    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let start = row * self.cols;
         for (c, m) in out.iter_mut().enumerate() {
-            *m = m.add(v * nibble(self.values, start + c));
+            *m = m.acc::<SAT>(v * nibble(self.values, start + c));
         }
         self.cols as u32
     }
@@ -110,10 +112,10 @@ struct DenseI16<'a> {
 
 impl Rows for DenseI16<'_> {
     #[inline(always)]
-    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let r = &self.values[2 * row * self.cols..][..2 * self.cols];
         for (m, b) in out.iter_mut().zip(r.chunks_exact(2)) {
-            *m = m.add(v * i16::from_le_bytes([b[0], b[1]]) as i32);
+            *m = m.acc::<SAT>(v * i16::from_le_bytes([b[0], b[1]]) as i32);
         }
         self.cols as u32
     }
@@ -127,11 +129,11 @@ struct SparseI8<'a> {
 
 impl Rows for SparseI8<'_> {
     #[inline(always)]
-    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let (a, b) = (u32_at(self.row_ptr, row), u32_at(self.row_ptr, row + 1));
         for (c, &wb) in self.idx[2 * a..2 * b].chunks_exact(2).zip(&self.values[a..b]) {
             let m = &mut out[u16::from_le_bytes([c[0], c[1]]) as usize];
-            *m = m.add(v * (wb as i8 as i32));
+            *m = m.acc::<SAT>(v * (wb as i8 as i32));
         }
         (b - a) as u32
     }
@@ -146,11 +148,11 @@ struct SparseAny<'a> {
 
 impl Rows for SparseAny<'_> {
     #[inline(always)]
-    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let (a, b) = (u32_at(self.row_ptr, row), u32_at(self.row_ptr, row + 1));
         for k in a..b {
             let m = &mut out[u16_at(self.idx, k)];
-            *m = m.add(v * weight_at(self.values, self.precision, k));
+            *m = m.acc::<SAT>(v * weight_at(self.values, self.precision, k));
         }
         (b - a) as u32
     }
