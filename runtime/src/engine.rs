@@ -256,7 +256,7 @@ fn scatter_dense<M: Membrane, R: weights::Rows, const SAT: bool>(rows: &R, event
 
 /// Convolution: each non-zero input at (y, x, c) adds, for every kernel offset (ky, kx) that
 /// maps it onto an output pixel, the weight row (ky, kx, c) into that pixel's output
-/// channels. Inputs in ascending (y, x, c) order, offsets in ascending (ky, kx).
+/// channels. Inputs in ascending (y, x, c) order, then offsets in ascending (ky, kx).
 fn scatter_conv<M: Membrane, R: weights::Rows, const SAT: bool>(
     rows: &R,
     (k, s, p): (u8, u8, u8),
@@ -272,17 +272,17 @@ fn scatter_conv<M: Membrane, R: weights::Rows, const SAT: bool>(
             continue;
         }
         let (y, x) = (pix / inp.w, pix % inp.w);
-        for ky in 0..k {
-            let Some(oy) = out_index(y, ky, s, p, out.h) else { continue };
-            for kx in 0..k {
-                let Some(ox) = out_index(x, kx, s, p, out.w) else { continue };
-                let o = (oy * out.w + ox) * out.c;
-                let dst = &mut mem[o..o + out.c];
-                let row0 = (ky * k + kx) * inp.c;
-                for (ci, &v) in chans.iter().enumerate() {
-                    if v != 0 {
-                        ops += rows.add::<M, SAT>(row0 + ci, v as i32, dst) as u64;
-                    }
+        for (ci, &v) in chans.iter().enumerate() {
+            if v == 0 {
+                continue;
+            }
+            for ky in 0..k {
+                let Some(oy) = out_index(y, ky, s, p, out.h) else { continue };
+                for kx in 0..k {
+                    let Some(ox) = out_index(x, kx, s, p, out.w) else { continue };
+                    let o = (oy * out.w + ox) * out.c;
+                    let row = (ky * k + kx) * inp.c + ci;
+                    ops += rows.add::<M, SAT>(row, v as i32, &mut mem[o..o + out.c]) as u64;
                 }
             }
         }
@@ -294,7 +294,8 @@ fn scatter_conv<M: Membrane, R: weights::Rows, const SAT: bool>(
 #[inline(always)]
 fn out_index(i: usize, kk: usize, s: usize, p: usize, n: usize) -> Option<usize> {
     let t = (i + p).checked_sub(kk)?;
-    (t % s == 0 && t / s < n).then_some(t / s)
+    let o = if s == 1 { t } else if t % s == 0 { t / s } else { return None };
+    (o < n).then_some(o)
 }
 
 /// Pooling over a channels-last map: max (spikes stay spikes) or sum (see `format`).
