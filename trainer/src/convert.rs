@@ -77,10 +77,16 @@ fn activations(net: &Net, data: &Split, n: usize) -> Result<Vec<Vec<f32>>> {
     let mut acts = vec![Vec::new(); hidden];
     let n = n.min(data.len());
     for start in (0..n).step_by(128) {
-        let images: Vec<&[u8]> = (start..(start + 128).min(n)).map(|i| data.image(i)).collect();
+        let images: Vec<&[u8]> = (start..(start + 128).min(n))
+            .map(|i| data.image(i))
+            .collect();
         let outs = net.forward_all(&batch_tensor(&images, net.recipe.input)?)?;
         for (a, t) in acts.iter_mut().zip(&outs) {
-            let v = t.flatten_all().ctx("calibration")?.to_vec1::<f32>().ctx("calibration")?;
+            let v = t
+                .flatten_all()
+                .ctx("calibration")?
+                .to_vec1::<f32>()
+                .ctx("calibration")?;
             a.extend(v.into_iter().filter(|&x| x > 0.0));
         }
     }
@@ -106,9 +112,19 @@ pub fn convert(net: &Net, calib: &Split) -> Result<Snn> {
             layers.push(SnnLayer::AvgPool { kernel });
             continue;
         }
-        let params = params.as_ref().ok_or_else(|| Error::Convert { layer: i, message: "no weights".into() })?;
+        let params = params.as_ref().ok_or_else(|| Error::Convert {
+            layer: i,
+            message: "no weights".into(),
+        })?;
         let w = params.weight.as_tensor();
-        let weight: Vec<f32> = w.flatten_all().ctx("weights")?.to_vec1::<f32>().ctx("weights")?.iter().map(|x| x * unit).collect();
+        let weight: Vec<f32> = w
+            .flatten_all()
+            .ctx("weights")?
+            .to_vec1::<f32>()
+            .ctx("weights")?
+            .iter()
+            .map(|x| x * unit)
+            .collect();
         let mut bias = match &params.bias {
             Some(b) => Some(b.as_tensor().to_vec1::<f32>().ctx("bias")?),
             None => None,
@@ -141,7 +157,12 @@ pub fn convert(net: &Net, calib: &Split) -> Result<Snn> {
             threshold,
         }));
     }
-    Ok(Snn { name: r.name.clone(), timesteps: r.timesteps, input: r.input, layers })
+    Ok(Snn {
+        name: r.name.clone(),
+        timesteps: r.timesteps,
+        input: r.input,
+        layers,
+    })
 }
 
 #[cfg(test)]

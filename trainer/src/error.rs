@@ -82,7 +82,10 @@ pub(crate) trait CandleContext<T> {
 
 impl<T> CandleContext<T> for candle_core::Result<T> {
     fn ctx(self, context: &str) -> Result<T> {
-        self.map_err(|source| Error::Candle { context: context.to_string(), source })
+        self.map_err(|source| Error::Candle {
+            context: context.to_string(),
+            source,
+        })
     }
 }
 

@@ -47,8 +47,18 @@ pub struct RuntimeEval {
 }
 
 /// Runs `bytes` (read from `path`, for messages) on the first `n` samples of `data`.
-pub fn evaluate(bytes: &[u8], path: &Path, data: &Split, n: usize, timesteps: Option<u16>, show: bool) -> Result<RuntimeEval> {
-    let model_err = |source| Error::Model { path: path.to_path_buf(), source };
+pub fn evaluate(
+    bytes: &[u8],
+    path: &Path,
+    data: &Split,
+    n: usize,
+    timesteps: Option<u16>,
+    show: bool,
+) -> Result<RuntimeEval> {
+    let model_err = |source| Error::Model {
+        path: path.to_path_buf(),
+        source,
+    };
     let model = Model::from_bytes(bytes).map_err(model_err)?;
     let t = timesteps.unwrap_or(model.timesteps());
     if model.input_len() != data.rows * data.cols {
@@ -80,7 +90,10 @@ pub fn evaluate(bytes: &[u8], path: &Path, data: &Split, n: usize, timesteps: Op
         classes.push(out.class);
         if i % 64 == 63 {
             bar.set_position(i as u64 + 1);
-            bar.set_message(format!("acc {:.2}%", 100.0 * correct as f64 / (i + 1) as f64));
+            bar.set_message(format!(
+                "acc {:.2}%",
+                100.0 * correct as f64 / (i + 1) as f64
+            ));
         }
     }
     bar.finish_and_clear();
@@ -98,7 +111,12 @@ pub fn evaluate(bytes: &[u8], path: &Path, data: &Split, n: usize, timesteps: Op
         .map(|(i, _)| {
             let neurons = model.layer_outputs(i).unwrap_or(0);
             let per = spikes[i] as f64 / nf;
-            LayerRate { layer: i, neurons, spikes_per_inference: per, spike_rate: per / (neurons.max(1) as f64 * t as f64) }
+            LayerRate {
+                layer: i,
+                neurons,
+                spikes_per_inference: per,
+                spike_rate: per / (neurons.max(1) as f64 * t as f64),
+            }
         })
         .collect();
     Ok(RuntimeEval {

@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use ember_runtime::format::{
-    Channelwise, Conv2d, Dense, Encoding, Input, Layer, Leak, Lif, ModelDesc, Neuron, Pool, Precision, Readout,
-    Reset, Shape, Storage, Weights, Width,
+    Channelwise, Conv2d, Dense, Encoding, Input, Layer, Leak, Lif, ModelDesc, Neuron, Pool,
+    Precision, Readout, Reset, Shape, Storage, Weights, Width,
 };
 
 use crate::error::{Error, Result};
@@ -20,7 +20,10 @@ fn le_bytes(v: &[i32]) -> Vec<u8> {
 }
 
 fn narrow(x: usize, what: &str, layer: usize) -> Result<u16> {
-    u16::try_from(x).map_err(|_| Error::Convert { layer, message: format!("{what} {x} does not fit the format") })
+    u16::try_from(x).map_err(|_| Error::Convert {
+        layer,
+        message: format!("{what} {x} does not fit the format"),
+    })
 }
 
 /// Encodes `q` as the bytes of an `.ember` file and checks that the runtime loads them.
@@ -29,18 +32,30 @@ pub fn encode(q: &QModel) -> Result<Vec<u8>> {
         .layers
         .iter()
         .map(|l| match l {
-            QLayer::Synapse(s) => (s.weights.iter().map(|&w| w as u8).collect(), s.bias.as_deref().map(le_bytes)),
+            QLayer::Synapse(s) => (
+                s.weights.iter().map(|&w| w as u8).collect(),
+                s.bias.as_deref().map(le_bytes),
+            ),
             QLayer::AvgPool { .. } => (Vec::new(), None),
         })
         .collect();
-    let readout_leak = Leak::from_fixed(fixed::types::U1F15::ZERO)
-        .ok_or_else(|| Error::Convert { layer: q.layers.len() - 1, message: "readout leak".into() })?;
+    let readout_leak =
+        Leak::from_fixed(fixed::types::U1F15::ZERO).ok_or_else(|| Error::Convert {
+            layer: q.layers.len() - 1,
+            message: "readout leak".into(),
+        })?;
     let mut layers = heapless::Vec::new();
     for (i, (l, (w, b))) in q.layers.iter().zip(&blobs).enumerate() {
         let layer = match l {
             QLayer::AvgPool { kernel } => {
-                let k = u8::try_from(*kernel).map_err(|_| Error::Convert { layer: i, message: "pool kernel".into() })?;
-                Layer::AvgPool(Pool { kernel: k, stride: k })
+                let k = u8::try_from(*kernel).map_err(|_| Error::Convert {
+                    layer: i,
+                    message: "pool kernel".into(),
+                })?;
+                Layer::AvgPool(Pool {
+                    kernel: k,
+                    stride: k,
+                })
             }
             QLayer::Synapse(s) => {
                 let bias = match b {
@@ -55,13 +70,30 @@ pub fn encode(q: &QModel) -> Result<Vec<u8>> {
                         reset: Reset::Subtract,
                         membrane: Width::I32,
                     }),
-                    None => Neuron::Readout(Readout { bias, leak: readout_leak, membrane: Width::I32 }),
+                    None => Neuron::Readout(Readout {
+                        bias,
+                        leak: readout_leak,
+                        membrane: Width::I32,
+                    }),
                 };
-                let weights = Weights { precision: Precision::I8, storage: Storage::Dense { values: w } };
+                let weights = Weights {
+                    precision: Precision::I8,
+                    storage: Storage::Dense { values: w },
+                };
                 let outputs = narrow(s.outputs, "outputs", s.index)?;
                 match s.spec {
-                    crate::recipe::LayerSpec::Conv { kernel, padding, stride, .. } => {
-                        let b8 = |x: usize| u8::try_from(x).map_err(|_| Error::Convert { layer: i, message: "conv geometry".into() });
+                    crate::recipe::LayerSpec::Conv {
+                        kernel,
+                        padding,
+                        stride,
+                        ..
+                    } => {
+                        let b8 = |x: usize| {
+                            u8::try_from(x).map_err(|_| Error::Convert {
+                                layer: i,
+                                message: "conv geometry".into(),
+                            })
+                        };
                         Layer::Conv2d(Conv2d {
                             out_channels: outputs,
                             kernel: b8(kernel)?,
@@ -71,28 +103,49 @@ pub fn encode(q: &QModel) -> Result<Vec<u8>> {
                             neuron,
                         })
                     }
-                    _ => Layer::Dense(Dense { outputs, weights, neuron }),
+                    _ => Layer::Dense(Dense {
+                        outputs,
+                        weights,
+                        neuron,
+                    }),
                 }
             }
         };
-        layers.push(layer).map_err(|_| Error::Convert { layer: i, message: "too many layers".into() })?;
+        layers.push(layer).map_err(|_| Error::Convert {
+            layer: i,
+            message: "too many layers".into(),
+        })?;
     }
     let [h, w, c] = q.input;
     let desc = ModelDesc {
         name: &q.name,
         timesteps: q.timesteps,
         input: Input {
-            shape: Shape { height: narrow(h, "height", 0)?, width: narrow(w, "width", 0)?, channels: narrow(c, "channels", 0)? },
+            shape: Shape {
+                height: narrow(h, "height", 0)?,
+                width: narrow(w, "width", 0)?,
+                channels: narrow(c, "channels", 0)?,
+            },
             encoding: Encoding::Direct,
         },
         layers,
     };
-    let size: usize = blobs.iter().map(|(w, b)| w.len() + b.as_ref().map_or(0, Vec::len)).sum::<usize>() + 4096;
+    let size: usize = blobs
+        .iter()
+        .map(|(w, b)| w.len() + b.as_ref().map_or(0, Vec::len))
+        .sum::<usize>()
+        + 4096;
     let mut out = vec![0u8; size];
     let path = Path::new("<exported model>");
-    let n = ember_runtime::encode(&desc, &mut out).map_err(|source| Error::Model { path: path.into(), source })?;
+    let n = ember_runtime::encode(&desc, &mut out).map_err(|source| Error::Model {
+        path: path.into(),
+        source,
+    })?;
     out.truncate(n);
-    ember_runtime::Model::from_bytes(&out).map_err(|source| Error::Model { path: path.into(), source })?;
+    ember_runtime::Model::from_bytes(&out).map_err(|source| Error::Model {
+        path: path.into(),
+        source,
+    })?;
     Ok(out)
 }
 

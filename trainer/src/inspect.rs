@@ -8,7 +8,11 @@ use ember_runtime::Model;
 fn weights(w: &Weights<'_>) -> String {
     let (kind, bytes) = match w.storage {
         Storage::Dense { values } => ("dense", values.len()),
-        Storage::Sparse { row_ptr, cols, values } => ("sparse", row_ptr.len() + cols.len() + values.len()),
+        Storage::Sparse {
+            row_ptr,
+            cols,
+            values,
+        } => ("sparse", row_ptr.len() + cols.len() + values.len()),
     };
     format!("{:?} {kind}, {bytes} B", w.precision)
 }
@@ -36,7 +40,12 @@ fn neuron(n: &Neuron<'_>) -> String {
         Neuron::Lif(l) => lif(l),
         Neuron::Lateral(x) => format!("{} lateral inhibition {}", lif(&x.lif), x.inhibition),
         Neuron::Readout(r) => {
-            format!("readout bias {} leak {}/32768 membrane {:?}", channelwise(&r.bias), r.leak.to_bits(), r.membrane)
+            format!(
+                "readout bias {} leak {}/32768 membrane {:?}",
+                channelwise(&r.bias),
+                r.leak.to_bits(),
+                r.membrane
+            )
         }
     }
 }
@@ -47,7 +56,11 @@ pub fn describe(bytes: &[u8]) -> Result<String, ember_runtime::Error> {
     let d = model.desc();
     let s = d.input.shape;
     let mut out = String::new();
-    let _ = writeln!(out, "model \"{}\": {} timesteps, input {}x{}x{} (HWC) {:?}", d.name, d.timesteps, s.height, s.width, s.channels, d.input.encoding);
+    let _ = writeln!(
+        out,
+        "model \"{}\": {} timesteps, input {}x{}x{} (HWC) {:?}",
+        d.name, d.timesteps, s.height, s.width, s.channels, d.input.encoding
+    );
     let (mut h, mut w, mut c) = (s.height as usize, s.width as usize, s.channels as usize);
     let mut weight_bytes = 0;
     for (i, l) in d.layers.iter().enumerate() {
@@ -56,30 +69,58 @@ pub fn describe(bytes: &[u8]) -> Result<String, ember_runtime::Error> {
             Layer::Dense(x) => {
                 weight_bytes += blob_len(&x.weights);
                 (h, w, c) = (1, 1, x.outputs as usize);
-                format!("dense   {input} -> {}  weights {}  {}", x.outputs, weights(&x.weights), neuron(&x.neuron))
+                format!(
+                    "dense   {input} -> {}  weights {}  {}",
+                    x.outputs,
+                    weights(&x.weights),
+                    neuron(&x.neuron)
+                )
             }
             Layer::Conv2d(x) => {
                 let (k, st, p) = (x.kernel as usize, x.stride as usize, x.padding as usize);
                 weight_bytes += blob_len(&x.weights);
-                (h, w, c) = ((h + 2 * p - k) / st + 1, (w + 2 * p - k) / st + 1, x.out_channels as usize);
-                format!("conv{k}x{k} s{st} p{p} {input} -> {h}x{w}x{c}  weights {}  {}", weights(&x.weights), neuron(&x.neuron))
+                (h, w, c) = (
+                    (h + 2 * p - k) / st + 1,
+                    (w + 2 * p - k) / st + 1,
+                    x.out_channels as usize,
+                );
+                format!(
+                    "conv{k}x{k} s{st} p{p} {input} -> {h}x{w}x{c}  weights {}  {}",
+                    weights(&x.weights),
+                    neuron(&x.neuron)
+                )
             }
             Layer::AvgPool(p) | Layer::MaxPool(p) => {
                 let (k, st) = (p.kernel as usize, p.stride as usize);
                 (h, w) = ((h - k) / st + 1, (w - k) / st + 1);
-                let kind = if matches!(l, Layer::AvgPool(_)) { "avgpool" } else { "maxpool" };
+                let kind = if matches!(l, Layer::AvgPool(_)) {
+                    "avgpool"
+                } else {
+                    "maxpool"
+                };
                 format!("{kind}{k} s{st} {input} -> {h}x{w}x{c}")
             }
         };
         let _ = writeln!(out, "  [{i}] {text}");
     }
-    let _ = writeln!(out, "file {} B, weights {} B, arena {} B, classes {}", bytes.len(), weight_bytes, model.arena_bytes(), model.classes());
+    let _ = writeln!(
+        out,
+        "file {} B, weights {} B, arena {} B, classes {}",
+        bytes.len(),
+        weight_bytes,
+        model.arena_bytes(),
+        model.classes()
+    );
     Ok(out)
 }
 
 fn blob_len(w: &Weights<'_>) -> usize {
     match w.storage {
         Storage::Dense { values } => values.len(),
-        Storage::Sparse { row_ptr, cols, values } => row_ptr.len() + cols.len() + values.len(),
+        Storage::Sparse {
+            row_ptr,
+            cols,
+            values,
+        } => row_ptr.len() + cols.len() + values.len(),
     }
 }

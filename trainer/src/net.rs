@@ -70,10 +70,19 @@ impl Net {
         for (i, l) in recipe.layers.iter().enumerate() {
             let [c, h, w] = recipe.input_shape(i)?;
             let (shape, bias, fan_in): (Vec<usize>, _, _) = match *l {
-                LayerSpec::Dense { outputs, bias } => (vec![outputs, c * h * w], bias.then_some(outputs), c * h * w),
-                LayerSpec::Conv { out_channels, kernel, bias, .. } => {
-                    (vec![out_channels, c, kernel, kernel], bias.then_some(out_channels), c * kernel * kernel)
+                LayerSpec::Dense { outputs, bias } => {
+                    (vec![outputs, c * h * w], bias.then_some(outputs), c * h * w)
                 }
+                LayerSpec::Conv {
+                    out_channels,
+                    kernel,
+                    bias,
+                    ..
+                } => (
+                    vec![out_channels, c, kernel, kernel],
+                    bias.then_some(out_channels),
+                    c * kernel * kernel,
+                ),
                 LayerSpec::Avgpool { .. } => {
                     params.push(None);
                     continue;
@@ -88,17 +97,25 @@ impl Net {
             let bias = bias.map(|n| var(n, &[n])).transpose()?;
             params.push(Some(Params { weight, bias }));
         }
-        Ok(Net { recipe: recipe.clone(), params })
+        Ok(Net {
+            recipe: recipe.clone(),
+            params,
+        })
     }
 
     /// Every trainable variable.
     pub fn vars(&self) -> Vec<Var> {
-        self.params.iter().flatten().flat_map(|p| std::iter::once(p.weight.clone()).chain(p.bias.clone())).collect()
+        self.params
+            .iter()
+            .flatten()
+            .flat_map(|p| std::iter::once(p.weight.clone()).chain(p.bias.clone()))
+            .collect()
     }
 
     /// Logits for a `(batch, c, h, w)` input in [0, 1].
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_all(x).map(|mut a| a.pop().unwrap_or_else(|| x.clone()))
+        self.forward_all(x)
+            .map(|mut a| a.pop().unwrap_or_else(|| x.clone()))
     }
 
     /// The output of every synaptic layer (after its ReLU, except the last: the logits).
@@ -110,21 +127,37 @@ impl Net {
             x = match (l, p) {
                 (LayerSpec::Dense { .. }, Some(p)) => {
                     let flat = x.flatten_from(1).ctx("flatten")?;
-                    let y = flat.matmul(&p.weight.as_tensor().t().ctx("dense")?).ctx("dense")?;
+                    let y = flat
+                        .matmul(&p.weight.as_tensor().t().ctx("dense")?)
+                        .ctx("dense")?;
                     match &p.bias {
                         Some(b) => y.broadcast_add(b.as_tensor()).ctx("dense bias")?,
                         None => y,
                     }
                 }
-                (LayerSpec::Conv { padding, stride, .. }, Some(p)) => {
-                    let y = x.conv2d(p.weight.as_tensor(), *padding, *stride, 1, 1).ctx("conv")?;
+                (
+                    LayerSpec::Conv {
+                        padding, stride, ..
+                    },
+                    Some(p),
+                ) => {
+                    let y = x
+                        .conv2d(p.weight.as_tensor(), *padding, *stride, 1, 1)
+                        .ctx("conv")?;
                     match &p.bias {
-                        Some(b) => y.broadcast_add(&b.as_tensor().reshape((1, (), 1, 1)).ctx("conv bias")?).ctx("conv bias")?,
+                        Some(b) => y
+                            .broadcast_add(&b.as_tensor().reshape((1, (), 1, 1)).ctx("conv bias")?)
+                            .ctx("conv bias")?,
                         None => y,
                     }
                 }
                 (LayerSpec::Avgpool { kernel }, _) => x.avg_pool2d(*kernel).ctx("avgpool")?,
-                _ => return Err(Error::Convert { layer: i, message: "missing parameters".into() }),
+                _ => {
+                    return Err(Error::Convert {
+                        layer: i,
+                        message: "missing parameters".into(),
+                    })
+                }
             };
             if l.is_synaptic() {
                 if i != last {
@@ -155,11 +188,18 @@ impl Net {
 
     /// Reads parameters saved by [`Net::save`] and checks them against `recipe`.
     pub fn load(recipe: &Recipe, path: &Path) -> Result<Net> {
-        let err = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
+        let err = |message: String| Error::Checkpoint {
+            path: path.to_path_buf(),
+            message,
+        };
         if !path.is_file() {
-            return Err(Error::Io { path: path.to_path_buf(), source: std::io::ErrorKind::NotFound.into() });
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::ErrorKind::NotFound.into(),
+            });
         }
-        let mut map = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| err(e.to_string()))?;
+        let mut map =
+            candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| err(e.to_string()))?;
         let template = Net::init(recipe)?;
         let mut params = Vec::new();
         for (i, p) in template.params.iter().enumerate() {
@@ -168,7 +208,9 @@ impl Net {
                 continue;
             };
             let mut take = |name: String, like: &Var| -> Result<Var> {
-                let t = map.remove(&name).ok_or_else(|| err(format!("no tensor {name}")))?;
+                let t = map
+                    .remove(&name)
+                    .ok_or_else(|| err(format!("no tensor {name}")))?;
                 if t.dims() != like.dims() || t.dtype() != DType::F32 {
                     return Err(err(format!(
                         "{name} is {:?} {:?}, the recipe needs {:?} F32",
@@ -189,7 +231,10 @@ impl Net {
         if let Some(extra) = map.keys().next() {
             return Err(err(format!("tensor {extra} is not in the recipe")));
         }
-        Ok(Net { recipe: recipe.clone(), params })
+        Ok(Net {
+            recipe: recipe.clone(),
+            params,
+        })
     }
 }
 

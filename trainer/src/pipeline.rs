@@ -62,7 +62,13 @@ pub fn train(recipe: &Recipe, opts: &Options, out: &Path, model_name: &str) -> R
     let model = out.join(model_name);
     let report = finish(&net, &data, &model, opts)?;
     let train_samples_per_second = stats.samples_per_second;
-    let report = Report { train_samples: data.train.len(), epochs, train_seconds, train_samples_per_second, ..report };
+    let report = Report {
+        train_samples: data.train.len(),
+        epochs,
+        train_seconds,
+        train_samples_per_second,
+        ..report
+    };
     write_report(&report, &report_path(&model))?;
     Ok(report)
 }
@@ -79,7 +85,10 @@ pub fn report_path(model: &Path) -> PathBuf {
 
 /// Writes a report as pretty JSON, atomically.
 pub fn write_report(report: &Report, path: &Path) -> Result<()> {
-    let json = serde_json::to_string_pretty(report).map_err(|e| Error::Io { path: path.into(), source: e.into() })?;
+    let json = serde_json::to_string_pretty(report).map_err(|e| Error::Io {
+        path: path.into(),
+        source: e.into(),
+    })?;
     crate::error::write_atomic(path, json.as_bytes())
 }
 
@@ -116,17 +125,31 @@ pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<R
     tracing::info!(path = %model.display(), bytes = bytes.len(), "model written");
     let int: RuntimeEval = evaluate(&bytes, model, test, test.len(), None, opts.progress)?;
     let n = test.len().max(1) as f64;
-    let snn_float_accuracy =
-        sim.classes.iter().zip(&test.labels).filter(|(p, &l)| **p == l as u32).count() as f64 / n;
-    let agree = sim.classes.iter().zip(&int.classes).filter(|(f, i)| **f == **i as u32).count() as f64 / n;
+    let snn_float_accuracy = sim
+        .classes
+        .iter()
+        .zip(&test.labels)
+        .filter(|(p, &l)| **p == l as u32)
+        .count() as f64
+        / n;
+    let agree = sim
+        .classes
+        .iter()
+        .zip(&int.classes)
+        .filter(|(f, i)| **f == **i as u32)
+        .count() as f64
+        / n;
     let conversion = snn
         .layers
         .iter()
         .zip(&q.layers)
         .filter_map(|(s, q)| match (s, q) {
-            (crate::convert::SnnLayer::Synapse(s), QLayer::Synapse(q)) => {
-                Some(LayerConversion { layer: s.index, theta: s.threshold, scale: q.scale, threshold: q.threshold })
-            }
+            (crate::convert::SnnLayer::Synapse(s), QLayer::Synapse(q)) => Some(LayerConversion {
+                layer: s.index,
+                theta: s.threshold,
+                scale: q.scale,
+                threshold: q.threshold,
+            }),
             _ => None,
         })
         .collect();

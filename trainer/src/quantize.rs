@@ -66,11 +66,19 @@ pub fn quantize(snn: &Snn) -> Result<QModel> {
             SnnLayer::Synapse(s) => quantize_synapse(s).map(QLayer::Synapse),
         })
         .collect::<Result<_>>()?;
-    Ok(QModel { name: snn.name.clone(), timesteps: snn.timesteps, input: snn.input, layers })
+    Ok(QModel {
+        name: snn.name.clone(),
+        timesteps: snn.timesteps,
+        input: snn.input,
+        layers,
+    })
 }
 
 fn quantize_synapse(s: &Synapse) -> Result<QSynapse> {
-    let err = |message: &str| Error::Convert { layer: s.index, message: message.into() };
+    let err = |message: &str| Error::Convert {
+        layer: s.index,
+        message: message.into(),
+    };
     let max = s.weight.iter().fold(0.0f32, |m, w| m.max(w.abs()));
     if !(max > 0.0 && max.is_finite()) {
         return Err(err("weights are all zero or not finite"));
@@ -93,14 +101,19 @@ fn quantize_synapse(s: &Synapse) -> Result<QSynapse> {
             }
             (outputs, v)
         }
-        LayerSpec::Conv { out_channels: co, kernel: k, .. } => {
+        LayerSpec::Conv {
+            out_channels: co,
+            kernel: k,
+            ..
+        } => {
             // candle (co, ci, ky, kx) -> rows (ky, kx, ci), cols co.
             let mut v = vec![0i8; k * k * ci * co];
             for o in 0..co {
                 for c in 0..ci {
                     for ky in 0..k {
                         for kx in 0..k {
-                            v[((ky * k + kx) * ci + c) * co + o] = q(s.weight[((o * ci + c) * k + ky) * k + kx]);
+                            v[((ky * k + kx) * ci + c) * co + o] =
+                                q(s.weight[((o * ci + c) * k + ky) * k + kx]);
                         }
                     }
                 }
@@ -117,7 +130,22 @@ fn quantize_synapse(s: &Synapse) -> Result<QSynapse> {
             Err(err("threshold or bias does not fit in 32 bits"))
         }
     };
-    let bias = s.bias.as_ref().map(|b| b.iter().map(|&x| to_i32(x)).collect::<Result<Vec<_>>>()).transpose()?;
-    let threshold = s.threshold.map(|t| to_i32(t).map(|t| t.max(1))).transpose()?;
-    Ok(QSynapse { index: s.index, spec: s.spec, outputs, weights, bias, threshold, scale })
+    let bias = s
+        .bias
+        .as_ref()
+        .map(|b| b.iter().map(|&x| to_i32(x)).collect::<Result<Vec<_>>>())
+        .transpose()?;
+    let threshold = s
+        .threshold
+        .map(|t| to_i32(t).map(|t| t.max(1)))
+        .transpose()?;
+    Ok(QSynapse {
+        index: s.index,
+        spec: s.spec,
+        outputs,
+        weights,
+        bias,
+        threshold,
+        scale,
+    })
 }

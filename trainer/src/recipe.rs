@@ -111,7 +111,12 @@ pub struct TrainSpec {
 
 impl Default for TrainSpec {
     fn default() -> Self {
-        TrainSpec { epochs: 3, batch: 64, lr: 1e-3, seed: 1 }
+        TrainSpec {
+            epochs: 3,
+            batch: 64,
+            lr: 1e-3,
+            seed: 1,
+        }
     }
 }
 
@@ -133,7 +138,11 @@ pub struct ConvertSpec {
 
 impl Default for ConvertSpec {
     fn default() -> Self {
-        ConvertSpec { percentile: Percentile::Value(99.9), calibration_samples: 1000, round_rates: true }
+        ConvertSpec {
+            percentile: Percentile::Value(99.9),
+            calibration_samples: 1000,
+            round_rates: true,
+        }
     }
 }
 
@@ -174,15 +183,20 @@ impl Recipe {
 
     /// Parses and checks recipe text; `path` is used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Recipe> {
-        let mut r: Recipe =
-            toml::from_str(text).map_err(|e| Error::Recipe { path: path.to_path_buf(), message: e.to_string() })?;
+        let mut r: Recipe = toml::from_str(text).map_err(|e| Error::Recipe {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         r.path = path.to_path_buf();
         r.check()?;
         Ok(r)
     }
 
     fn err(&self, message: impl Into<String>) -> Error {
-        Error::Recipe { path: self.path.clone(), message: message.into() }
+        Error::Recipe {
+            path: self.path.clone(),
+            message: message.into(),
+        }
     }
 
     fn check(&self) -> Result<()> {
@@ -194,19 +208,29 @@ impl Recipe {
         }
         match self.layers.last() {
             None => return Err(self.err("no layers")),
-            Some(l) if !l.is_synaptic() => return Err(self.err("the last layer must be dense or conv (the readout)")),
+            Some(l) if !l.is_synaptic() => {
+                return Err(self.err("the last layer must be dense or conv (the readout)"))
+            }
             _ => {}
         }
         if !self.layers[0].is_synaptic() {
-            return Err(self.err("the first layer must be dense or conv (it takes the direct input)"));
+            return Err(
+                self.err("the first layer must be dense or conv (it takes the direct input)")
+            );
         }
         for (i, w) in self.layers.windows(2).enumerate() {
             if !w[0].is_synaptic() && !w[1].is_synaptic() {
-                return Err(self.err(format!("layers {i} and {}: two pooling layers in a row", i + 1)));
+                return Err(self.err(format!(
+                    "layers {i} and {}: two pooling layers in a row",
+                    i + 1
+                )));
             }
         }
         if self.layers.len() > ember_runtime::format::MAX_LAYERS {
-            return Err(self.err(format!("at most {} layers", ember_runtime::format::MAX_LAYERS)));
+            return Err(self.err(format!(
+                "at most {} layers",
+                ember_runtime::format::MAX_LAYERS
+            )));
         }
         let t = &self.train;
         if t.epochs == 0 || t.batch == 0 || t.lr.is_nan() || t.lr <= 0.0 {
@@ -230,15 +254,33 @@ impl Recipe {
         for (i, l) in self.layers.iter().enumerate() {
             s = match *l {
                 LayerSpec::Dense { outputs, .. } if outputs > 0 => [outputs, 1, 1],
-                LayerSpec::Conv { out_channels, kernel, padding, stride, .. }
-                    if out_channels > 0 && kernel > 0 && stride > 0 && padding < kernel && s[1] + 2 * padding >= kernel && s[2] + 2 * padding >= kernel =>
+                LayerSpec::Conv {
+                    out_channels,
+                    kernel,
+                    padding,
+                    stride,
+                    ..
+                } if out_channels > 0
+                    && kernel > 0
+                    && stride > 0
+                    && padding < kernel
+                    && s[1] + 2 * padding >= kernel
+                    && s[2] + 2 * padding >= kernel =>
                 {
-                    [out_channels, (s[1] + 2 * padding - kernel) / stride + 1, (s[2] + 2 * padding - kernel) / stride + 1]
+                    [
+                        out_channels,
+                        (s[1] + 2 * padding - kernel) / stride + 1,
+                        (s[2] + 2 * padding - kernel) / stride + 1,
+                    ]
                 }
                 LayerSpec::Avgpool { kernel } if kernel > 0 && s[1] >= kernel && s[2] >= kernel => {
                     [s[0], s[1] / kernel, s[2] / kernel]
                 }
-                _ => return Err(self.err(format!("layer {i}: impossible size for input {s:?} (c, h, w)"))),
+                _ => {
+                    return Err(self.err(format!(
+                        "layer {i}: impossible size for input {s:?} (c, h, w)"
+                    )))
+                }
             };
             out.push(s);
         }
@@ -248,6 +290,10 @@ impl Recipe {
     /// Input shape `[channels, height, width]` of layer `i`.
     pub fn input_shape(&self, i: usize) -> Result<[usize; 3]> {
         let [h, w, c] = self.input;
-        Ok(if i == 0 { [c, h, w] } else { self.shapes()?[i - 1] })
+        Ok(if i == 0 {
+            [c, h, w]
+        } else {
+            self.shapes()?[i - 1]
+        })
     }
 }

@@ -30,7 +30,8 @@ impl Energy {
         Energy {
             sop_pj: SOP_PJ,
             mac_pj: MAC_PJ,
-            snn_pj_per_inference: eval.sops_per_inference * SOP_PJ + eval.macs_per_inference * MAC_PJ,
+            snn_pj_per_inference: eval.sops_per_inference * SOP_PJ
+                + eval.macs_per_inference * MAC_PJ,
             ann_macs_per_inference: ann_macs,
             ann_pj_per_inference: ann_macs as f64 * MAC_PJ,
         }

@@ -38,10 +38,14 @@ struct Layer {
 
 fn apply(l: &Layer, x: &Tensor) -> Result<Tensor> {
     let y = match l.syn.spec {
-        LayerSpec::Dense { .. } => {
-            x.flatten_from(1).ctx("snn dense")?.matmul(&l.weight.t().ctx("snn dense")?).ctx("snn dense")?
-        }
-        LayerSpec::Conv { padding, stride, .. } => x.conv2d(&l.weight, padding, stride, 1, 1).ctx("snn conv")?,
+        LayerSpec::Dense { .. } => x
+            .flatten_from(1)
+            .ctx("snn dense")?
+            .matmul(&l.weight.t().ctx("snn dense")?)
+            .ctx("snn dense")?,
+        LayerSpec::Conv {
+            padding, stride, ..
+        } => x.conv2d(&l.weight, padding, stride, 1, 1).ctx("snn conv")?,
         LayerSpec::Avgpool { .. } => x.clone(),
     };
     match &l.bias {
@@ -57,25 +61,39 @@ pub fn simulate(snn: &Snn, data: &Split, n: usize, timesteps: u16) -> Result<Sim
     for l in &snn.layers {
         layers.push(match l {
             SnnLayer::Synapse(s) => {
-                let weight = Tensor::from_slice(&s.weight, s.weight_shape.as_slice(), &dev).ctx("snn weights")?;
+                let weight = Tensor::from_slice(&s.weight, s.weight_shape.as_slice(), &dev)
+                    .ctx("snn weights")?;
                 let bias = match (&s.bias, s.spec) {
-                    (Some(b), LayerSpec::Conv { .. }) => Some(Tensor::from_slice(b, (1, b.len(), 1, 1), &dev).ctx("bias")?),
+                    (Some(b), LayerSpec::Conv { .. }) => {
+                        Some(Tensor::from_slice(b, (1, b.len(), 1, 1), &dev).ctx("bias")?)
+                    }
                     (Some(b), _) => Some(Tensor::from_slice(b, (1, b.len()), &dev).ctx("bias")?),
                     (None, _) => None,
                 };
-                Some(Layer { weight, bias, syn: s.clone() })
+                Some(Layer {
+                    weight,
+                    bias,
+                    syn: s.clone(),
+                })
             }
             SnnLayer::AvgPool { .. } => None,
         });
     }
     let n = n.min(data.len());
-    let mut out = SimResult { classes: Vec::with_capacity(n), spikes: vec![0.0; layers.len()], scores: Vec::with_capacity(n) };
+    let mut out = SimResult {
+        classes: Vec::with_capacity(n),
+        spikes: vec![0.0; layers.len()],
+        scores: Vec::with_capacity(n),
+    };
     let [h, w, c] = snn.input;
     for start in (0..n).step_by(256) {
         let end = (start + 256).min(n);
         let images: Vec<&[u8]> = (start..end).map(|i| data.image(i)).collect();
         // Raw pixels 0..255, NCHW.
-        let x = (crate::net::batch_tensor(&images, snn.input)? * 255.0).ctx("input")?.reshape((end - start, c, h, w)).ctx("input")?;
+        let x = (crate::net::batch_tensor(&images, snn.input)? * 255.0)
+            .ctx("input")?
+            .reshape((end - start, c, h, w))
+            .ctx("input")?;
         let first = layers[0].as_ref().map(|l| apply(l, &x)).transpose()?;
         let mut mem: Vec<Option<Tensor>> = vec![None; layers.len()];
         let mut score: Option<Tensor> = None;
@@ -84,7 +102,8 @@ pub fn simulate(snn: &Snn, data: &Split, n: usize, timesteps: u16) -> Result<Sim
             for (i, (l, spec)) in layers.iter().zip(&snn.layers).enumerate() {
                 act = match (l, spec) {
                     (None, SnnLayer::AvgPool { kernel }) => {
-                        (act.avg_pool2d(*kernel).ctx("snn pool")? * (kernel * kernel) as f64).ctx("snn pool")?
+                        (act.avg_pool2d(*kernel).ctx("snn pool")? * (kernel * kernel) as f64)
+                            .ctx("snn pool")?
                     }
                     (Some(l), _) => {
                         let cur = match (&first, i) {
@@ -97,9 +116,16 @@ pub fn simulate(snn: &Snn, data: &Split, n: usize, timesteps: u16) -> Result<Sim
                                     Some(u) => (u + cur).ctx("snn membrane")?,
                                     None => cur,
                                 };
-                                let s = u.ge(theta as f64).ctx("fire")?.to_dtype(DType::F32).ctx("fire")?;
-                                mem[i] = Some((&u - (&s * theta as f64).ctx("reset")?).ctx("reset")?);
-                                out.spikes[i] += s.sum_all().ctx("count")?.to_scalar::<f32>().ctx("count")? as f64;
+                                let s = u
+                                    .ge(theta as f64)
+                                    .ctx("fire")?
+                                    .to_dtype(DType::F32)
+                                    .ctx("fire")?;
+                                mem[i] =
+                                    Some((&u - (&s * theta as f64).ctx("reset")?).ctx("reset")?);
+                                out.spikes[i] +=
+                                    s.sum_all().ctx("count")?.to_scalar::<f32>().ctx("count")?
+                                        as f64;
                                 s
                             }
                             None => {

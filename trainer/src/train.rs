@@ -42,7 +42,11 @@ pub struct TrainStats {
 /// Trains `net` on `data` for `epochs` passes (Adam, no weight decay).
 pub fn train(net: &Net, data: &Split, epochs: usize, show: bool) -> Result<TrainStats> {
     let t = &net.recipe.train;
-    let params = ParamsAdamW { lr: t.lr, weight_decay: 0.0, ..ParamsAdamW::default() };
+    let params = ParamsAdamW {
+        lr: t.lr,
+        weight_decay: 0.0,
+        ..ParamsAdamW::default()
+    };
     let mut opt = AdamW::new(net.vars(), params).ctx("creating the optimiser")?;
     let mut rng = Rng::new(t.seed ^ 0x5eed);
     let mut order: Vec<usize> = (0..data.len()).collect();
@@ -61,7 +65,11 @@ pub fn train(net: &Net, data: &Split, epochs: usize, show: bool) -> Result<Train
             let logits = net.forward(&x)?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y).ctx("loss")?;
             opt.backward_step(&loss).ctx("optimiser step")?;
-            let pred = logits.argmax(1).ctx("argmax")?.to_vec1::<u32>().ctx("argmax")?;
+            let pred = logits
+                .argmax(1)
+                .ctx("argmax")?
+                .to_vec1::<u32>()
+                .ctx("argmax")?;
             correct += pred.iter().zip(&labels).filter(|(p, l)| p == l).count();
             seen += idx.len();
             loss_sum += loss.to_scalar::<f32>().ctx("loss")? as f64 * idx.len() as f64;
@@ -72,18 +80,34 @@ pub fn train(net: &Net, data: &Split, epochs: usize, show: bool) -> Result<Train
                 timed_samples += idx.len();
             }
             bar.inc(1);
-            bar.set_message(format!("loss {:.4} acc {:.2}%", loss_sum / seen as f64, 100.0 * correct as f64 / seen as f64));
+            bar.set_message(format!(
+                "loss {:.4} acc {:.2}%",
+                loss_sum / seen as f64,
+                100.0 * correct as f64 / seen as f64
+            ));
         }
         bar.finish();
-        last = ((loss_sum / seen as f64) as f32, correct as f32 / seen as f32);
-        tracing::info!(epoch = epoch + 1, loss = last.0, train_accuracy = last.1, "epoch done");
+        last = (
+            (loss_sum / seen as f64) as f32,
+            correct as f32 / seen as f32,
+        );
+        tracing::info!(
+            epoch = epoch + 1,
+            loss = last.0,
+            train_accuracy = last.1,
+            "epoch done"
+        );
     }
     let timed = batch_no.saturating_sub(WARMUP_BATCHES);
     let samples_per_second = match timed_from {
         Some(t) if timed >= TIMED_BATCHES => Some(timed_samples as f64 / t.elapsed().as_secs_f64()),
         _ => None,
     };
-    Ok(TrainStats { loss: last.0, accuracy: last.1, samples_per_second })
+    Ok(TrainStats {
+        loss: last.0,
+        accuracy: last.1,
+        samples_per_second,
+    })
 }
 
 /// Top-1 accuracy of the ANN on the first `n` samples of `data`.
@@ -94,8 +118,16 @@ pub fn accuracy(net: &Net, data: &Split, n: usize) -> Result<f32> {
         let end = (start + 256).min(n);
         let images: Vec<&[u8]> = (start..end).map(|i| data.image(i)).collect();
         let logits = net.forward(&batch_tensor(&images, net.recipe.input)?)?;
-        let pred = logits.argmax(1).ctx("argmax")?.to_vec1::<u32>().ctx("argmax")?;
-        correct += pred.iter().zip(&data.labels[start..end]).filter(|(p, &l)| **p == l as u32).count();
+        let pred = logits
+            .argmax(1)
+            .ctx("argmax")?
+            .to_vec1::<u32>()
+            .ctx("argmax")?;
+        correct += pred
+            .iter()
+            .zip(&data.labels[start..end])
+            .filter(|(p, &l)| **p == l as u32)
+            .count();
     }
     Ok(correct as f32 / n.max(1) as f32)
 }

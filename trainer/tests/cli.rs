@@ -3,7 +3,10 @@
 use std::process::{Command, Output};
 
 fn ember(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ember")).args(args).output().expect("run ember")
+    Command::new(env!("CARGO_BIN_EXE_ember"))
+        .args(args)
+        .output()
+        .expect("run ember")
 }
 
 fn stderr(o: &Output) -> String {
@@ -16,11 +19,17 @@ fn corrupt_model_is_a_clear_error() {
     let bad = dir.path().join("corrupt.ember");
     std::fs::write(&bad, b"not a model at all").unwrap();
     let path = bad.to_str().unwrap();
-    for args in [vec!["inspect", path], vec!["eval", "--model", path, "--samples", "5"]] {
+    for args in [
+        vec!["inspect", path],
+        vec!["eval", "--model", path, "--samples", "5"],
+    ] {
         let o = ember(&args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         let e = stderr(&o);
-        assert!(e.contains("corrupt.ember") && e.contains("bad magic"), "{args:?}: {e}");
+        assert!(
+            e.contains("corrupt.ember") && e.contains("bad magic"),
+            "{args:?}: {e}"
+        );
         assert!(!e.contains("panicked"), "{e}");
     }
     // A valid header with a flipped payload byte.
@@ -41,7 +50,10 @@ fn inspect_valid_model() {
     let o = ember(&["inspect", p.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("[0] dense   4x4x1 -> 4") && out.contains("arena"), "{out}");
+    assert!(
+        out.contains("[0] dense   4x4x1 -> 4") && out.contains("arena"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -52,7 +64,17 @@ fn missing_files_name_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("doc.ember");
     std::fs::write(&p, ember_runtime::doc_example_model()).unwrap();
-    let o = ember(&["eval", "--model", p.to_str().unwrap(), "--data", dir.path().to_str().unwrap()]);
+    let o = ember(&[
+        "eval",
+        "--model",
+        p.to_str().unwrap(),
+        "--data",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("no t10k-images-idx3-ubyte"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no t10k-images-idx3-ubyte"),
+        "{}",
+        stderr(&o)
+    );
 }

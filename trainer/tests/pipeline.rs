@@ -23,7 +23,8 @@ fn recipe(layers: &str, samples: usize) -> Recipe {
     Recipe::parse(&text, Path::new("test.toml")).expect("recipe")
 }
 
-const MLP: &str = "[[layers]]\nkind = \"dense\"\noutputs = 32\n[[layers]]\nkind = \"dense\"\noutputs = 10\n";
+const MLP: &str =
+    "[[layers]]\nkind = \"dense\"\noutputs = 32\n[[layers]]\nkind = \"dense\"\noutputs = 10\n";
 
 /// Float SNN and integer runtime predictions on the first `n` test samples.
 fn both(net: &Net, m: &Mnist, n: usize) -> (Vec<u32>, eval::RuntimeEval, Vec<u8>) {
@@ -49,20 +50,40 @@ fn trained_mlp_converts_and_runs_on_the_integer_runtime() {
     let ann = train::accuracy(&net, &m.test, 200).unwrap();
     let (float, int, bytes) = both(&net, &m, 200);
     let agree = agreement(&float, &int.classes);
-    eprintln!("ANN {ann:.3}, integer SNN {:.3}, float/int agreement {agree:.3}", int.accuracy);
-    assert!(int.accuracy > 0.6, "integer SNN accuracy {} (chance 0.1)", int.accuracy);
+    eprintln!(
+        "ANN {ann:.3}, integer SNN {:.3}, float/int agreement {agree:.3}",
+        int.accuracy
+    );
+    assert!(
+        int.accuracy > 0.6,
+        "integer SNN accuracy {} (chance 0.1)",
+        int.accuracy
+    );
     assert!(agree > 0.9, "float and integer SNN agree on {agree}");
     assert!(int.sops_per_inference > 0.0 && int.macs_per_inference > 0.0);
     assert_eq!(int.layers.len(), 1);
 
     // Export / inspect round trip.
     let text = inspect::describe(&bytes).unwrap();
-    assert!(text.contains("model \"t\": 8 timesteps, input 28x28x1"), "{text}");
-    assert!(text.contains("[0] dense   28x28x1 -> 32  weights I8 dense, 25088 B  LIF threshold"), "{text}");
-    assert!(text.contains("[1] dense   1x1x32 -> 10  weights I8 dense, 320 B  readout"), "{text}");
+    assert!(
+        text.contains("model \"t\": 8 timesteps, input 28x28x1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[0] dense   28x28x1 -> 32  weights I8 dense, 25088 B  LIF threshold"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[1] dense   1x1x32 -> 10  weights I8 dense, 320 B  readout"),
+        "{text}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.ember");
-    let written = export::write(&quantize::quantize(&convert(&net, &m.train).unwrap()).unwrap(), &path).unwrap();
+    let written = export::write(
+        &quantize::quantize(&convert(&net, &m.train).unwrap()).unwrap(),
+        &path,
+    )
+    .unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), written);
     assert_eq!(written, bytes, "export is deterministic");
 }
@@ -112,8 +133,14 @@ fn conv_layouts_match_the_float_simulation() {
     f.iter_mut().chain(q.iter_mut()).for_each(centre);
     let rho = correlation(&f.concat(), &q.concat());
     let int = eval::evaluate(&bytes, Path::new("mem"), &m.test, n, None, false).unwrap();
-    eprintln!("untrained conv: float/int score correlation {rho:.4}, spike rates {:?}", int.layers);
-    assert!(rho > 0.95, "float and integer class scores correlate at {rho}");
+    eprintln!(
+        "untrained conv: float/int score correlation {rho:.4}, spike rates {:?}",
+        int.layers
+    );
+    assert!(
+        rho > 0.95,
+        "float and integer class scores correlate at {rho}"
+    );
     assert_eq!(int.layers.len(), 2);
     assert!(int.layers.iter().all(|l| l.spike_rate > 0.0));
     let text = inspect::describe(&bytes).unwrap();
@@ -130,11 +157,24 @@ fn checkpoint_round_trip_and_mismatch() {
     let path = dir.path().join("c.safetensors");
     net.save(&path).unwrap();
     let back = Net::load(&r, &path).unwrap();
-    let w = |n: &Net| n.params[0].as_ref().unwrap().weight.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let w = |n: &Net| {
+        n.params[0]
+            .as_ref()
+            .unwrap()
+            .weight
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
     assert_eq!(w(&net), w(&back));
     let other = recipe(&MLP.replace("32", "16"), 10);
     let e = Net::load(&other, &path).unwrap_err().to_string();
-    assert!(e.contains("c.safetensors") && e.contains("layers.0.weight"), "{e}");
+    assert!(
+        e.contains("c.safetensors") && e.contains("layers.0.weight"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -144,8 +184,14 @@ fn reference_recipes_parse() {
     assert_eq!(mlp.shapes().unwrap(), vec![[256, 1, 1], [10, 1, 1]]);
     let conv = Recipe::load(&root.join("ref-conv.toml")).unwrap();
     assert_eq!(conv.input_shape(4).unwrap(), [32, 7, 7]);
-    assert_eq!(ember_trainer::pipeline::ann_macs(&conv).unwrap(), 28 * 28 * 16 * 9 + 14 * 14 * 32 * 9 * 16 + 1568 * 10);
-    let e = Recipe::parse("name = \"x\"\ntimesteps = 4\ninput = [28, 28, 1]\nlayers = []\n", Path::new("bad.toml"));
+    assert_eq!(
+        ember_trainer::pipeline::ann_macs(&conv).unwrap(),
+        28 * 28 * 16 * 9 + 14 * 14 * 32 * 9 * 16 + 1568 * 10
+    );
+    let e = Recipe::parse(
+        "name = \"x\"\ntimesteps = 4\ninput = [28, 28, 1]\nlayers = []\n",
+        Path::new("bad.toml"),
+    );
     assert!(e.unwrap_err().to_string().contains("bad.toml: no layers"));
 }
 
@@ -159,10 +205,18 @@ fn full_mnist_test_split_loads() {
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mnist"),
     };
     if !dir.is_dir() {
-        eprintln!("skipped: full MNIST not found at {} (set EMBER_DATA to its directory)", dir.display());
+        eprintln!(
+            "skipped: full MNIST not found at {} (set EMBER_DATA to its directory)",
+            dir.display()
+        );
         return;
     }
-    let test = ember_trainer::data::mnist::load_split(&dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte").unwrap();
+    let test = ember_trainer::data::mnist::load_split(
+        &dir,
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    )
+    .unwrap();
     assert_eq!((test.len(), test.rows, test.cols), (10_000, 28, 28));
 }
 
@@ -176,6 +230,10 @@ fn shipped_models_run_on_the_bundled_test_set() {
         let path = root.join(name);
         let bytes = std::fs::read(&path).unwrap();
         let e = eval::evaluate(&bytes, &path, &m.test, n, None, false).unwrap();
-        assert!(e.accuracy >= 0.96, "{name}: {} on {n} bundled test images", e.accuracy);
+        assert!(
+            e.accuracy >= 0.96,
+            "{name}: {} on {n} bundled test images",
+            e.accuracy
+        );
     }
 }

@@ -152,18 +152,36 @@ impl Mnist {
 }
 
 /// Loads one split from an image file and a label file of `dir`.
-pub fn load_split(dir: &Path, images: &'static str, labels: &'static str) -> Result<Split, MnistError> {
+pub fn load_split(
+    dir: &Path,
+    images: &'static str,
+    labels: &'static str,
+) -> Result<Split, MnistError> {
     let ipath = find(dir, images)?;
     let lpath = find(dir, labels)?;
     let (idims, pixels) = read_idx(&ipath, IMAGES_MAGIC, "images")?;
     let (ldims, labels) = read_idx(&lpath, LABELS_MAGIC, "labels")?;
     if idims[0] != ldims[0] {
-        return Err(MnistError::CountMismatch { images: ipath, n_images: idims[0], labels: lpath, n_labels: ldims[0] });
+        return Err(MnistError::CountMismatch {
+            images: ipath,
+            n_images: idims[0],
+            labels: lpath,
+            n_labels: ldims[0],
+        });
     }
     if let Some(index) = labels.iter().position(|&l| l > 9) {
-        return Err(MnistError::BadLabel { path: lpath, index, label: labels[index] });
+        return Err(MnistError::BadLabel {
+            path: lpath,
+            index,
+            label: labels[index],
+        });
     }
-    Ok(Split { images: pixels, labels, rows: idims[1], cols: idims[2] })
+    Ok(Split {
+        images: pixels,
+        labels,
+        rows: idims[1],
+        cols: idims[2],
+    })
 }
 
 /// `dir/name` if it exists, else `dir/name.gz`.
@@ -176,25 +194,46 @@ fn find(dir: &Path, name: &'static str) -> Result<PathBuf, MnistError> {
     if gz.is_file() {
         return Ok(gz);
     }
-    Err(MnistError::Missing { dir: dir.to_path_buf(), name })
+    Err(MnistError::Missing {
+        dir: dir.to_path_buf(),
+        name,
+    })
 }
 
 /// Reads an IDX file of u8 values with the given magic; returns its dimensions and data.
-pub fn read_idx(path: &Path, magic: u32, what: &'static str) -> Result<(Vec<usize>, Vec<u8>), MnistError> {
-    let io = |source| MnistError::Io { path: path.to_path_buf(), source };
+pub fn read_idx(
+    path: &Path,
+    magic: u32,
+    what: &'static str,
+) -> Result<(Vec<usize>, Vec<u8>), MnistError> {
+    let io = |source| MnistError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut bytes = std::fs::read(path).map_err(io)?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut out).map_err(io)?;
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .map_err(io)?;
         bytes = out;
     }
-    let truncated = |expected| MnistError::Truncated { path: path.to_path_buf(), expected, found: bytes.len() };
+    let truncated = |expected| MnistError::Truncated {
+        path: path.to_path_buf(),
+        expected,
+        found: bytes.len(),
+    };
     if bytes.len() < 4 {
         return Err(truncated(4));
     }
     let found = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     if found != magic {
-        return Err(MnistError::BadMagic { path: path.to_path_buf(), found, expected: magic, what });
+        return Err(MnistError::BadMagic {
+            path: path.to_path_buf(),
+            found,
+            expected: magic,
+            what,
+        });
     }
     let nd = (magic & 0xFF) as usize;
     let header = 4 + 4 * nd;
@@ -205,7 +244,10 @@ pub fn read_idx(path: &Path, magic: u32, what: &'static str) -> Result<(Vec<usiz
         .chunks_exact(4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
-    let expected = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).and_then(|n| n.checked_add(header));
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .and_then(|n| n.checked_add(header));
     let Some(expected) = expected else {
         return Err(truncated(usize::MAX));
     };
@@ -213,7 +255,10 @@ pub fn read_idx(path: &Path, magic: u32, what: &'static str) -> Result<(Vec<usiz
         return Err(truncated(expected));
     }
     if bytes.len() > expected {
-        return Err(MnistError::TrailingBytes { path: path.to_path_buf(), extra: bytes.len() - expected });
+        return Err(MnistError::TrailingBytes {
+            path: path.to_path_buf(),
+            extra: bytes.len() - expected,
+        });
     }
     bytes.drain(..header);
     Ok((dims, bytes))
@@ -241,10 +286,18 @@ mod tests {
 
     /// Writes a 3-sample split of 2x2 images; `gz` compresses the image file.
     fn write_split(dir: &Path, prefix: &str, n_labels: u32, gz: bool) {
-        let images = idx(IMAGES_MAGIC, &[3, 2, 2], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        let images = idx(
+            IMAGES_MAGIC,
+            &[3, 2, 2],
+            &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+        );
         let labels = idx(LABELS_MAGIC, &[n_labels], &vec![7; n_labels as usize]);
         if gz {
-            std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte.gz")), gzip(&images)).unwrap();
+            std::fs::write(
+                dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+                gzip(&images),
+            )
+            .unwrap();
         } else {
             std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
         }
@@ -269,9 +322,22 @@ mod tests {
         write_split(dir.path(), "train", 2, false);
         write_split(dir.path(), "t10k", 3, false);
         let e = Mnist::load(dir.path()).unwrap_err();
-        assert!(matches!(e, MnistError::CountMismatch { n_images: 3, n_labels: 2, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                MnistError::CountMismatch {
+                    n_images: 3,
+                    n_labels: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let msg = e.to_string();
-        assert!(msg.contains("train-images-idx3-ubyte") && msg.contains("train-labels-idx1-ubyte"), "{msg}");
+        assert!(
+            msg.contains("train-images-idx3-ubyte") && msg.contains("train-labels-idx1-ubyte"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -280,43 +346,112 @@ mod tests {
         let p = dir.path().join("f");
         std::fs::write(&p, idx(LABELS_MAGIC, &[2], &[1, 2])).unwrap();
         let e = read_idx(&p, IMAGES_MAGIC, "images").unwrap_err();
-        assert!(matches!(e, MnistError::BadMagic { found: LABELS_MAGIC, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                MnistError::BadMagic {
+                    found: LABELS_MAGIC,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(e.to_string().contains(&*p.to_string_lossy()));
 
         std::fs::write(&p, idx(IMAGES_MAGIC, &[2, 2, 2], &[0; 7])).unwrap();
         let e = read_idx(&p, IMAGES_MAGIC, "images").unwrap_err();
-        assert!(matches!(e, MnistError::Truncated { expected: 24, found: 23, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                MnistError::Truncated {
+                    expected: 24,
+                    found: 23,
+                    ..
+                }
+            ),
+            "{e}"
+        );
 
         std::fs::write(&p, gzip(&idx(IMAGES_MAGIC, &[2, 2, 2], &[0; 5]))).unwrap();
         let e = read_idx(&p, IMAGES_MAGIC, "images").unwrap_err();
-        assert!(matches!(e, MnistError::Truncated { expected: 24, found: 21, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                MnistError::Truncated {
+                    expected: 24,
+                    found: 21,
+                    ..
+                }
+            ),
+            "{e}"
+        );
 
         std::fs::write(&p, &IMAGES_MAGIC.to_be_bytes()[..3]).unwrap();
-        assert!(matches!(read_idx(&p, IMAGES_MAGIC, "images"), Err(MnistError::Truncated { expected: 4, .. })));
+        assert!(matches!(
+            read_idx(&p, IMAGES_MAGIC, "images"),
+            Err(MnistError::Truncated { expected: 4, .. })
+        ));
 
         std::fs::write(&p, idx(LABELS_MAGIC, &[2], &[1, 2, 3])).unwrap();
         let e = read_idx(&p, LABELS_MAGIC, "labels").unwrap_err();
-        assert!(matches!(e, MnistError::TrailingBytes { extra: 1, .. }), "{e}");
+        assert!(
+            matches!(e, MnistError::TrailingBytes { extra: 1, .. }),
+            "{e}"
+        );
 
         std::fs::write(&p, [0x1f, 0x8b, 0, 1, 2]).unwrap();
-        assert!(matches!(read_idx(&p, LABELS_MAGIC, "labels"), Err(MnistError::Io { .. })));
+        assert!(matches!(
+            read_idx(&p, LABELS_MAGIC, "labels"),
+            Err(MnistError::Io { .. })
+        ));
     }
 
     #[test]
     fn missing_file_and_bad_label() {
         let dir = tempfile::tempdir().unwrap();
         let e = Mnist::load(dir.path()).unwrap_err();
-        assert!(matches!(e, MnistError::Missing { name: "train-images-idx3-ubyte", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                MnistError::Missing {
+                    name: "train-images-idx3-ubyte",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         write_split(dir.path(), "train", 3, false);
-        std::fs::write(dir.path().join("train-labels-idx1-ubyte"), idx(LABELS_MAGIC, &[3], &[1, 12, 3])).unwrap();
-        let e = load_split(dir.path(), "train-images-idx3-ubyte", "train-labels-idx1-ubyte").unwrap_err();
-        assert!(matches!(e, MnistError::BadLabel { index: 1, label: 12, .. }), "{e}");
+        std::fs::write(
+            dir.path().join("train-labels-idx1-ubyte"),
+            idx(LABELS_MAGIC, &[3], &[1, 12, 3]),
+        )
+        .unwrap();
+        let e = load_split(
+            dir.path(),
+            "train-images-idx3-ubyte",
+            "train-labels-idx1-ubyte",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                MnistError::BadLabel {
+                    index: 1,
+                    label: 12,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
     fn bundled_subset_loads() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-small");
         let m = Mnist::load(&dir).unwrap();
-        assert_eq!((m.train.len(), m.test.len(), m.train.rows, m.train.cols), (2000, 500, 28, 28));
+        assert_eq!(
+            (m.train.len(), m.test.len(), m.train.rows, m.train.cols),
+            (2000, 500, 28, 28)
+        );
     }
 }
