@@ -119,7 +119,13 @@ pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<R
     let ann_accuracy = crate::train::accuracy(net, test, test.len())? as f64;
     tracing::info!(ann_accuracy, "float ANN on the test set");
     let snn = crate::convert::convert(net, &data.train)?;
-    let sim = crate::snn::simulate(&snn, test, test.len(), recipe.timesteps)?;
+    let sim = crate::snn::simulate_with_progress(
+        &snn,
+        test,
+        test.len(),
+        recipe.timesteps,
+        opts.progress,
+    )?;
     let q = crate::quantize::quantize(&snn)?;
     let bytes = crate::export::write(&q, model)?;
     tracing::info!(path = %model.display(), bytes = bytes.len(), "model written");

@@ -56,6 +56,17 @@ fn apply(l: &Layer, x: &Tensor) -> Result<Tensor> {
 
 /// Simulates `timesteps` steps of `snn` on the first `n` samples of `data`.
 pub fn simulate(snn: &Snn, data: &Split, n: usize, timesteps: u16) -> Result<SimResult> {
+    simulate_with_progress(snn, data, n, timesteps, false)
+}
+
+/// [`simulate`] with a progress bar on stderr when `show` is true.
+pub fn simulate_with_progress(
+    snn: &Snn,
+    data: &Split,
+    n: usize,
+    timesteps: u16,
+    show: bool,
+) -> Result<SimResult> {
     let dev = Device::Cpu;
     let mut layers = Vec::new();
     for l in &snn.layers {
@@ -86,7 +97,9 @@ pub fn simulate(snn: &Snn, data: &Split, n: usize, timesteps: u16) -> Result<Sim
         scores: Vec::with_capacity(n),
     };
     let [h, w, c] = snn.input;
+    let bar = crate::train::progress(n, "float SNN".into(), show);
     for start in (0..n).step_by(256) {
+        bar.set_position(start as u64);
         let end = (start + 256).min(n);
         let images: Vec<&[u8]> = (start..end).map(|i| data.image(i)).collect();
         // Raw pixels 0..255, NCHW.
@@ -148,6 +161,7 @@ pub fn simulate(snn: &Snn, data: &Split, n: usize, timesteps: u16) -> Result<Sim
             out.scores.extend(rows);
         }
     }
+    bar.finish_and_clear();
     Ok(out)
 }
 
