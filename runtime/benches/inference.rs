@@ -30,6 +30,7 @@ fn layer(rng: &mut Rng, kind: Kind, shape: (usize, usize, usize), readout: bool)
     l.width = Width::I32;
     l.leak = 1 << 15;
     l.bias = vec![0];
+    l.inhibition = None;
     l.w = l.w.iter().map(|_| rng.range(-40, 50) as i32).collect();
     l
 }
@@ -72,8 +73,25 @@ fn ref_conv() -> M {
     M { timesteps: 4, shape: (28, 28, 1), encoding: Encoding::Direct, layers: vec![c1, pool(), c2, pool(), out] }
 }
 
-fn bench(c: &mut Criterion, name: &str, mut m: M) {
-    let input = digit();
+/// The event-driven conv kernel alone: rate-coded 14x14x16 spikes (about 10% per step, like
+/// REF-CONV's second layer) into conv 3x3 16->32 pad 1, then a small readout.
+fn conv_kernel() -> M {
+    let mut rng = Rng(9);
+    let c = layer(&mut rng, Kind::Conv { out: 32, k: 3, s: 1, p: 1 }, (14, 14, 16), false);
+    let out = layer(&mut rng, Kind::Dense { outputs: 10 }, (14, 14, 32), true);
+    M { timesteps: 4, shape: (14, 14, 16), encoding: Encoding::Rate { seed: 3 }, layers: vec![c, out] }
+}
+
+/// Sparse input for `conv_kernel`: a tenth of the elements at full intensity.
+fn spikes_10pct() -> Vec<u8> {
+    (0..14 * 14 * 16).map(|i: usize| if i.wrapping_mul(2654435761) % 10 == 0 { 255 } else { 0 }).collect()
+}
+
+fn bench(c: &mut Criterion, name: &str, m: M) {
+    bench_on(c, name, m, digit());
+}
+
+fn bench_on(c: &mut Criterion, name: &str, mut m: M, input: Vec<u8>) {
     tune(&mut m, &input, 0.10);
     let bytes = m.encode();
     let model = Model::from_bytes(&bytes).unwrap();
@@ -94,6 +112,7 @@ fn benches(c: &mut Criterion) {
     bench(c, "ref-mlp", ref_mlp(Encoding::Direct));
     bench(c, "ref-mlp-rate-input", ref_mlp(Encoding::Rate { seed: 1 }));
     bench(c, "ref-conv", ref_conv());
+    bench_on(c, "conv-kernel", conv_kernel(), spikes_10pct());
 }
 
 criterion_group!(benches_group, benches);

@@ -310,6 +310,9 @@ pub struct Leak(u16);
 impl Leak {
     /// No leak: the membrane keeps its value.
     pub const NONE: Leak = Leak(1 << 15);
+    /// Full leak: the membrane forgets its value at every step (a readout with this leak
+    /// scores the sum of its per-step inputs).
+    pub const ZERO: Leak = Leak(0);
 
     /// The leak multiplier as a fixed-point number.
     pub fn to_fixed(self) -> fixed::types::U1F15 {

@@ -154,6 +154,9 @@ impl<'a> Model<'a> {
                     (Dims { h: (dims.h - k) / st + 1, w: (dims.w - k) / st + 1, c: dims.c }, None)
                 }
             };
+            if [output.h, output.w, output.c].iter().any(|&d| d > u16::MAX as usize) {
+                return Err(bad_dim);
+            }
             let out_len = mul(mul(output.h, output.w)?, output.c)?;
             if i == 0 && direct {
                 cache = layout.take(mul(out_len, 4)?)?;
@@ -201,6 +204,12 @@ impl<'a> Model<'a> {
     /// The decoded description (layers, parameters, borrowed weight blobs).
     pub fn desc(&self) -> &ModelDesc<'a> {
         &self.desc
+    }
+
+    /// Input and output shape of layer `i`, if it exists.
+    pub fn layer_shapes(&self, i: usize) -> Option<(format::Shape, format::Shape)> {
+        let shape = |d: Dims| format::Shape { height: d.h as u16, width: d.w as u16, channels: d.c as u16 };
+        self.plan.get(i).map(|p| (shape(p.input), shape(p.output)))
     }
 
     /// Number of neurons (outputs) of layer `i`, if it exists.
