@@ -75,7 +75,7 @@ pub fn export(net: &Network, name: &str) -> Result<Vec<u8>> {
         weights: Weights { precision: Precision::I8, storage: Storage::Dense { values: &votes } },
         neuron: Neuron::Readout(Readout {
             bias: Channelwise::Uniform(0),
-            leak: Leak::from_fixed(fixed::types::U1F15::ZERO).unwrap_or(Leak::NONE),
+            leak: Leak::ZERO,
             membrane: Width::I32,
         }),
     });
