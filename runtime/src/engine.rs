@@ -132,7 +132,8 @@ impl<'m, 'a> Engine<'m, 'a> {
             // Rejected at load: a direct-input model starts with a synaptic layer.
             _ => return 0,
         };
-        let kernel = Scatter { conv, plan, events: input, mem: cache, saturate: true };
+        // The loader checked fan-in x 255 x max|weight| <= i32::MAX: no addition can overflow.
+        let kernel = Scatter { conv, plan, events: input, mem: cache, saturate: false };
         weights::with_rows(weights, plan.output.c, kernel)
     }
 

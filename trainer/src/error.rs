@@ -63,6 +63,9 @@ pub enum Error {
         /// candle's error.
         source: candle_core::Error,
     },
+    /// Hardware in the loop failed (build, QEMU, firmware, comparison).
+    #[error("hil: {0}")]
+    Hil(#[from] ember_hil::HilError),
     /// The dataset's images do not fit the model.
     #[error("{message}")]
     Mismatch {

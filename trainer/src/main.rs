@@ -92,6 +92,34 @@ enum Command {
         /// The .ember file.
         file: PathBuf,
     },
+    /// Hardware in the loop: build the firmware for an emulated board with a model, run it
+    /// under QEMU on MNIST test images and compare every result with the host runtime.
+    ///
+    /// Reports agreement (identical class, readout values and spike counts), host and board
+    /// accuracy, instructions per inference (QEMU -icount), flash and RAM bytes. Needs
+    /// qemu-system-arm (Debian/Ubuntu: apt-get install -y qemu-system-arm) and the rustup
+    /// target of the board (rust-toolchain.toml lists them).
+    Hil {
+        /// Board: qemu-mps2-an386 (Cortex-M4F), qemu-lm3s6965 (M3), qemu-mps2-an505 (M33),
+        /// qemu-microbit (M0).
+        #[arg(long, default_value = "qemu-mps2-an386")]
+        board: String,
+        /// The .ember file to compile into the firmware.
+        #[arg(long)]
+        model: PathBuf,
+        /// MNIST directory with t10k-*.gz [default: the bundled data/mnist-small].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Number of test images.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        /// Seconds before QEMU is stopped and the run fails.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Unsupervised STDP (Diehl & Cook style) with pruning and weight quantization during
     /// training; labels the neurons, evaluates the float network and the exported integer
     /// model, and writes checkpoint.json, stdp.ember and report.json into --out.
@@ -230,6 +258,36 @@ fn run(command: Command, progress: bool) -> Result<()> {
             let bytes = read(&file)?;
             let text = ember_trainer::inspect::describe(&bytes).map_err(|source| Error::Model { path: file.clone(), source })?;
             print!("{text}");
+        }
+        Command::Hil { board, model, data, samples, timeout, json } => {
+            let names: Vec<&str> = ember_hil::Board::ALL.iter().map(|b| b.name()).collect();
+            let board = ember_hil::Board::from_name(&board).ok_or_else(|| Error::Mismatch {
+                message: format!("unknown board {board:?}; the emulated boards are {}", names.join(", ")),
+            })?;
+            let dir = mnist_dir(data.as_deref())?;
+            let set = ember_hil::Samples::mnist_test(&dir, samples)?;
+            if progress && !json {
+                eprintln!("building the firmware for {} and running {} samples under QEMU...", board.name(), set.len());
+            }
+            let r = ember_hil::run(board, &model, &set, std::time::Duration::from_secs(timeout))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+            } else {
+                let pct = |x: Option<f64>| x.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
+                println!("| {} on {} ({} samples from {}) | value |", model.display(), r.board, r.samples, dir.display());
+                println!("|---|---|");
+                println!("| agreement with the host runtime | {:.2}% |", 100.0 * r.agreement);
+                println!("| host accuracy / board accuracy | {} / {} |", pct(r.host_accuracy), pct(r.board_accuracy));
+                println!("| instructions per inference | {:.0} |", r.instructions_per_inference);
+                println!("| SOPs / MACs per inference | {:.0} / {:.0} |", r.sops_per_inference, r.macs_per_inference);
+                println!("| flash / RAM bytes | {} / {} |", r.flash_bytes, r.ram_bytes);
+                if let Some(d) = &r.first_disagreement {
+                    println!("first disagreement: {d}");
+                }
+            }
+            if r.agreement < 1.0 {
+                return Err(Error::Mismatch { message: format!("the board disagrees with the host on {:.2}% of the samples", 100.0 * (1.0 - r.agreement)) });
+            }
         }
         Command::Stdp {
             data,
