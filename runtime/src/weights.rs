@@ -97,9 +97,33 @@ struct DenseI4<'a> {
 impl Rows for DenseI4<'_> {
     #[inline(always)]
     fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
-        let start = row * self.cols;
-        for (c, m) in out.iter_mut().enumerate() {
-            *m = m.acc::<SAT>(v * nibble(self.values, start + c));
+        let mut start = row * self.cols;
+        // A row that starts in the high nibble of a byte: that weight first.
+        let out = match out.split_first_mut() {
+            Some((m, rest)) if start & 1 == 1 => {
+                *m = m.acc::<SAT>(v * nibble(self.values, start));
+                start += 1;
+                rest
+            }
+            _ => out,
+        };
+        // Then two weights per byte, low nibble first.
+        let bytes = &self.values[start / 2..(start + out.len()).div_ceil(2)];
+        let mut pairs = out.chunks_exact_mut(2);
+        let (lo, hi) = (|b: u8| (((b << 4) as i8) >> 4) as i32, |b: u8| ((b as i8) >> 4) as i32);
+        if v == 1 {
+            for (pair, &b) in (&mut pairs).zip(bytes) {
+                pair[0] = pair[0].acc::<SAT>(lo(b));
+                pair[1] = pair[1].acc::<SAT>(hi(b));
+            }
+        } else {
+            for (pair, &b) in (&mut pairs).zip(bytes) {
+                pair[0] = pair[0].acc::<SAT>(v * lo(b));
+                pair[1] = pair[1].acc::<SAT>(v * hi(b));
+            }
+        }
+        if let ([m], Some(&b)) = (pairs.into_remainder(), bytes.last()) {
+            *m = m.acc::<SAT>(v * lo(b));
         }
         self.cols as u32
     }
