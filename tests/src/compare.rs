@@ -104,43 +104,29 @@ pub fn compare(firmware: &Firmware, model_path: &Path, samples: &Samples, run: &
     })
 }
 
-/// Ordinary least squares of instructions on (1, MACs, SOPs), by the normal equations.
+/// Ordinary least squares of instructions on (1, MACs, SOPs), on centred variables;
+/// `None` when MACs and SOPs are (nearly) constant or collinear over the samples.
 fn cost_fit(results: &Results, insns: &[f64]) -> Option<(f64, f64, f64)> {
-    let mut a = [[0.0f64; 3]; 3];
-    let mut b = [0.0f64; 3];
-    for (r, &y) in results.records.iter().zip(insns) {
-        let x = [1.0, r.macs as f64, r.sops as f64];
-        for i in 0..3 {
-            for j in 0..3 {
-                a[i][j] += x[i] * x[j];
-            }
-            b[i] += x[i] * y;
-        }
-    }
-    let [x0, x1, x2] = solve3(a, b)?;
-    Some((x0, x1, x2))
+    let xs: Vec<(f64, f64)> = results.records.iter().map(|r| (r.macs as f64, r.sops as f64)).collect();
+    fit(&xs, insns)
 }
 
-/// Solves a 3x3 system by Cramer's rule; `None` when it is (nearly) singular.
-fn solve3(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
-    let det = |m: [[f64; 3]; 3]| {
-        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
-    };
-    let d = det(a);
-    let scale = a.iter().flatten().map(|v| v.abs()).fold(0.0, f64::max).powi(3);
-    if d.abs() <= scale * 1e-12 {
+fn fit(xs: &[(f64, f64)], ys: &[f64]) -> Option<(f64, f64, f64)> {
+    let n = ys.len() as f64;
+    let (mx, ms) = (xs.iter().map(|x| x.0).sum::<f64>() / n, xs.iter().map(|x| x.1).sum::<f64>() / n);
+    let my = ys.iter().sum::<f64>() / n;
+    let (mut sxx, mut sss, mut sxs, mut sxy, mut ssy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (&(x, s), &y) in xs.iter().zip(ys) {
+        let (x, s, y) = (x - mx, s - ms, y - my);
+        (sxx, sss, sxs, sxy, ssy) = (sxx + x * x, sss + s * s, sxs + x * s, sxy + x * y, ssy + s * y);
+    }
+    let det = sxx * sss - sxs * sxs;
+    if det.is_nan() || det <= 1e-9 * sxx * sss {
         return None;
     }
-    let mut x = [0.0; 3];
-    for (k, xk) in x.iter_mut().enumerate() {
-        let mut m = a;
-        for i in 0..3 {
-            m[i][k] = b[i];
-        }
-        *xk = det(m) / d;
-    }
-    Some(x)
+    let per_mac = (sxy * sss - ssy * sxs) / det;
+    let per_sop = (ssy * sxx - sxy * sxs) / det;
+    Some((my - per_mac * mx - per_sop * ms, per_mac, per_sop))
 }
 
 #[cfg(test)]
@@ -148,8 +134,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn solves_an_exact_system() {
-        let x = solve3([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [1.0, 0.0, 4.0]], [2.0, 6.0, 9.0]).unwrap();
-        assert_eq!(x, [1.0, 2.0, 2.0]);
+    fn fit_recovers_exact_coefficients() {
+        let xs = [(0.0, 1.0), (1.0, 0.0), (2.0, 5.0), (3.0, 2.0)];
+        let ys: Vec<f64> = xs.iter().map(|&(m, s)| 7.0 + 2.0 * m + 3.0 * s).collect();
+        let (a, b, c) = fit(&xs, &ys).unwrap();
+        assert!((a - 7.0).abs() < 1e-9 && (b - 2.0).abs() < 1e-9 && (c - 3.0).abs() < 1e-9, "{a} {b} {c}");
+    }
+
+    #[test]
+    fn no_fit_without_variation() {
+        assert_eq!(fit(&[(1.0, 1.0), (1.0, 1.0), (1.0, 1.0)], &[1.0, 2.0, 3.0]), None);
     }
 }

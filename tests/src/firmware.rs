@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use crate::{Board, HilError};
 
@@ -32,6 +33,10 @@ const CLEARED_ENV: [&str; 6] =
 pub fn build(board: Board, model: &Path) -> Result<Firmware, HilError> {
     let model = model.canonicalize().map_err(HilError::io(model))?;
     let dir = firmware_dir();
+    // One build at a time in this process: cargo locks the target directory, but the copy
+    // below must see the ELF of its own build, not of a build another thread started since.
+    static BUILDING: Mutex<()> = Mutex::new(());
+    let _guard = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&dir)

@@ -54,10 +54,7 @@ pub fn run(firmware: &Firmware, samples: &Samples, timeout: Duration) -> Result<
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => HilError::QemuMissing,
-            _ => HilError::Io { path: QEMU.into(), source: e },
-        })?;
+        .map_err(spawn_error)?;
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
     let start = Instant::now();
@@ -93,6 +90,14 @@ pub fn run(firmware: &Firmware, samples: &Samples, timeout: Duration) -> Result<
     Ok(Run { results, log: lines, wall })
 }
 
+/// A missing QEMU is its own error, with the install command.
+fn spawn_error(e: std::io::Error) -> HilError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => HilError::QemuMissing,
+        _ => HilError::Io { path: QEMU.into(), source: e },
+    }
+}
+
 /// Reads a pipe to its end on a thread, so that a full pipe never blocks QEMU.
 fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
@@ -102,4 +107,15 @@ fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<V
         }
         buf
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_qemu_says_how_to_install_it() {
+        let e = spawn_error(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(e.to_string(), "qemu-system-arm not found: install it (Debian/Ubuntu: apt-get install -y qemu-system-arm)");
+    }
 }

@@ -1,0 +1,156 @@
+//! The HIL suite on the emulated boards: for each board, the repository's bundled model
+//! (`models/ref-mlp.ember`, or the runtime's golden 8x8 MLP before it existed) is built into
+//! the firmware once, then
+//!
+//! - its decoded defmt log on the first five samples must equal `tests/golden/<board>-<model>.out`
+//!   (regenerate with `EMBER_BLESS=1 cargo test -p ember-hil --test qemu`; instruction counts
+//!   are not in the log, so the files change only with the model, the runtime's results or
+//!   the log format);
+//! - on 200 MNIST test images (`data/mnist-small`) every board result must equal the host
+//!   runtime's: agreement 100 %.
+//!
+//! Without `qemu-system-arm` the cases skip with a message, except under CI (`CI` set),
+//! where they fail.
+
+use ember_hil::{qemu, Board, Firmware, HilError, Samples};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// MNIST test images per board run.
+const MNIST_SAMPLES: usize = 200;
+/// Samples in the golden log.
+const GOLDEN_SAMPLES: usize = 5;
+/// Bound on one QEMU run; 200 REF-MLP inferences take about a second.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The model the firmware bundles by default (see firmware/app/build.rs).
+fn bundled_model() -> PathBuf {
+    let mlp = repo().join("models/ref-mlp.ember");
+    if mlp.exists() {
+        mlp
+    } else {
+        repo().join("runtime/tests/golden/mlp.ember")
+    }
+}
+
+/// MNIST test images for a 28x28 model, the runtime's four golden inputs for the 8x8 one.
+fn samples(model: &Path) -> Samples {
+    if model.ends_with("mlp.ember") && !model.ends_with("ref-mlp.ember") {
+        let data = std::fs::read(repo().join("runtime/tests/golden/inputs-8x8.bin")).unwrap();
+        return Samples::new(64, data, None).unwrap();
+    }
+    Samples::mnist_test(&repo().join("data/mnist-small"), MNIST_SAMPLES).unwrap()
+}
+
+/// False (after saying why) when QEMU is missing and the run is not CI; panics under CI.
+fn qemu_or_skip(case: &str) -> bool {
+    if qemu::available() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{case}: CI is set and qemu-system-arm is missing: apt-get install -y qemu-system-arm");
+    }
+    // Skipped, not passed: the HIL needs the emulator, which a developer may not have.
+    eprintln!("{case}: SKIPPED: qemu-system-arm not found; install it with `apt-get install -y qemu-system-arm`");
+    false
+}
+
+/// The firmware of `board` with the bundled model, built once per test run.
+fn firmware(board: Board) -> &'static Firmware {
+    static BUILT: [OnceLock<Firmware>; 4] = [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = Board::ALL.iter().position(|&b| b == board).unwrap();
+    BUILT[slot].get_or_init(|| ember_hil::build(board, &bundled_model()).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn golden_log(board: Board, model: &Path, samples: &Samples) {
+    let fw = firmware(board);
+    let run = qemu::run(fw, &samples.first(GOLDEN_SAMPLES), TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let text = run.log.join("\n") + "\n";
+    let stem = model.file_stem().unwrap().to_string_lossy();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("golden/{}-{stem}.out", board.name()));
+    if std::env::var_os("EMBER_BLESS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; create it with EMBER_BLESS=1 cargo test -p ember-hil --test qemu", path.display()));
+    assert_eq!(text, expected, "{board}: decoded log differs from {}", path.display());
+}
+
+fn agreement(board: Board, model: &Path, samples: &Samples) {
+    let fw = firmware(board);
+    let run = qemu::run(fw, samples, TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let report = ember_hil::compare(fw, model, samples, &run).unwrap_or_else(|e| panic!("{e}"));
+    println!("{board}: {report:?} ({:.1} s in QEMU)", run.wall.as_secs_f64());
+    assert_eq!(report.agreement, 1.0, "{board}: {:?}", report.first_disagreement);
+    assert_eq!(report.board_accuracy, report.host_accuracy);
+    assert!(report.instructions_per_inference > 0.0 && report.flash_bytes > 0 && report.ram_bytes > 0);
+    assert!(
+        u64::from(report.stack_peak_bytes) <= ember_hil::Footprint::of_elf(&fw.elf).unwrap().stack_reserve_bytes,
+        "{board}: the stack peaked at {} bytes, above the reserve",
+        report.stack_peak_bytes
+    );
+}
+
+fn hil(board: Board) {
+    if !qemu_or_skip(board.name()) {
+        return;
+    }
+    let model = bundled_model();
+    let samples = samples(&model);
+    golden_log(board, &model, &samples);
+    agreement(board, &model, &samples);
+}
+
+#[test]
+fn qemu_mps2_an386() {
+    hil(Board::QemuMps2An386);
+}
+
+#[test]
+fn qemu_lm3s6965() {
+    hil(Board::QemuLm3s6965);
+}
+
+#[test]
+fn qemu_mps2_an505() {
+    hil(Board::QemuMps2An505);
+}
+
+#[test]
+fn qemu_microbit() {
+    hil(Board::QemuMicrobit);
+}
+
+/// A samples file that is not whole samples: the firmware logs why and exits non-zero.
+#[test]
+fn firmware_error_reaches_the_host() {
+    if !qemu_or_skip("firmware_error_reaches_the_host") {
+        return;
+    }
+    let odd = Samples::new(1, vec![0; 5], None).unwrap();
+    match qemu::run(firmware(Board::QemuMps2An386), &odd, TIMEOUT) {
+        Err(HilError::Firmware { status: 1, message, .. }) => {
+            assert!(message.starts_with("samples file has 5 bytes, not a multiple of the model's input"), "{message}")
+        }
+        other => panic!("expected a firmware error, got {other:?}"),
+    }
+}
+
+/// A run that cannot finish in time is killed and reported as such.
+#[test]
+fn hung_run_is_killed() {
+    if !qemu_or_skip("hung_run_is_killed") {
+        return;
+    }
+    let samples = samples(&bundled_model());
+    match qemu::run(firmware(Board::QemuMps2An386), &samples, Duration::from_millis(1)) {
+        Err(e @ HilError::Timeout { .. }) => assert!(e.to_string().contains("did not finish within 1ms"), "{e}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}
