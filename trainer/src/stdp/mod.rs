@@ -21,10 +21,12 @@
 
 mod export;
 mod network;
+mod plot;
 mod run;
 mod train;
 
 pub use export::export;
 pub use network::{Network, StdpConfig, Vote};
+pub use plot::receptive_fields;
 pub use run::{run, StdpOptions, StdpReport};
 pub use train::{classify, evaluate, label_neurons, train_epoch, Evaluation};

@@ -15,7 +15,7 @@ use std::time::Instant;
 pub struct StdpOptions {
     /// MNIST directory.
     pub data: PathBuf,
-    /// Output directory: checkpoint.json, stdp.ember, report.json.
+    /// Output directory: checkpoint.json, stdp.ember, report.json, receptive-fields.png.
     pub out: PathBuf,
     /// Network and learning hyperparameters.
     pub cfg: StdpConfig,
@@ -133,6 +133,7 @@ pub fn run(opts: &StdpOptions) -> Result<StdpReport> {
     let silent = label_neurons(&mut net, &labelling, &bar(opts.quiet, labelling.len(), "label"));
     save(&net, &opts.out)?;
     let float = super::evaluate(&mut net, &test, &bar(opts.quiet, test.len(), "float eval"));
+    super::receptive_fields(&net, &opts.out.join("receptive-fields.png"))?;
     let bytes = export(&net, "stdp")?;
     let model_path = opts.out.join("stdp.ember");
     write_atomic(&model_path, &bytes)?;
