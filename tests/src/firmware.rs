@@ -32,6 +32,7 @@ const CLEARED_ENV: [&str; 6] =
 /// board's build script or linker check.
 pub fn build(board: Board, model: &Path) -> Result<Firmware, HilError> {
     let model = model.canonicalize().map_err(HilError::io(model))?;
+    check_fit(board, &model)?;
     let dir = firmware_dir();
     // One build at a time in this process: cargo locks the target directory, but the copy
     // below must see the ELF of its own build, not of a build another thread started since.
@@ -57,6 +58,18 @@ pub fn build(board: Board, model: &Path) -> Result<Firmware, HilError> {
     std::fs::create_dir_all(elf.parent().unwrap_or(&dir)).map_err(HilError::io(&elf))?;
     std::fs::copy(&built, &elf).map_err(HilError::io(&built))?;
     Ok(Firmware { board, elf })
+}
+
+/// The board build script's check, run here first: a model that cannot fit is refused in
+/// milliseconds, before cargo builds anything.
+fn check_fit(board: Board, model: &Path) -> Result<(), HilError> {
+    let bytes = std::fs::read(model).map_err(HilError::io(model))?;
+    let loaded = ember_runtime::Model::from_bytes(&bytes).map_err(|source| HilError::Model { path: model.into(), source })?;
+    let memory_x = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards").join(board.name()).join("memory.x");
+    let text = std::fs::read_to_string(&memory_x).map_err(HilError::io(&memory_x))?;
+    let memory = ember_board_build::parse_memory(&text).map_err(|what| HilError::Build { board: board.name(), stderr: what })?;
+    let sizes = ember_board_build::ModelSizes { file: bytes.len() as u64, arena: loaded.arena_bytes() as u64 };
+    ember_board_build::check_fit(board.name(), memory, &model.display().to_string(), sizes).map_err(HilError::DoesNotFit)
 }
 
 /// The fit sentence from a failed build's output, or the tail of the output.

@@ -154,3 +154,44 @@ fn hung_run_is_killed() {
         other => panic!("expected a timeout, got {other:?}"),
     }
 }
+
+/// A model whose arena cannot fit the micro:bit's 16 KiB is refused before any build, with
+/// the sizes in the sentence. Needs no QEMU.
+#[test]
+fn model_too_big_is_refused_with_sizes() {
+    use ember_runtime::format::*;
+    let hidden = vec![1u8; 64 * 2000];
+    let out = vec![1u8; 2000 * 2];
+    let lif = Neuron::Lif(Lif {
+        threshold: Channelwise::Uniform(100),
+        bias: Channelwise::Uniform(0),
+        leak: Leak::NONE,
+        reset: Reset::Subtract,
+        membrane: Width::I32,
+    });
+    let readout = Neuron::Readout(Readout { bias: Channelwise::Uniform(0), leak: Leak::NONE, membrane: Width::I32 });
+    let dense = |outputs, values, neuron| {
+        Layer::Dense(Dense { outputs, weights: Weights { precision: Precision::I8, storage: Storage::Dense { values } }, neuron })
+    };
+    let mut layers = heapless::Vec::new();
+    layers.push(dense(2000, &hidden[..], lif)).unwrap();
+    layers.push(dense(2, &out[..], readout)).unwrap();
+    let input = Input { shape: Shape { height: 8, width: 8, channels: 1 }, encoding: Encoding::Direct };
+    let desc = ModelDesc { name: "big", timesteps: 4, input, layers };
+    let mut bytes = vec![0u8; 200_000];
+    let n = encode(&desc, &mut bytes).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.ember");
+    std::fs::write(&path, &bytes[..n]).unwrap();
+    let arena = ember_runtime::Model::from_bytes(&bytes[..n]).unwrap().arena_bytes();
+    match ember_hil::build(Board::QemuMicrobit, &path) {
+        Err(HilError::DoesNotFit(s)) => assert!(
+            s.ends_with(&format!(
+                "big.ember needs {} bytes of RAM (arena {arena} + stack reserve 10240), the board qemu-microbit has 16384",
+                arena + 10240
+            )),
+            "{s}"
+        ),
+        other => panic!("expected DoesNotFit, got {other:?}"),
+    }
+}

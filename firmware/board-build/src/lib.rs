@@ -35,7 +35,8 @@ pub fn board(name: &str) {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("run from a build script"));
     let memory_x = fs::read_to_string(dir.join("memory.x")).expect("the board crate has a memory.x");
     let memory = parse_memory(&memory_x).unwrap_or_else(|e| panic!("{name}: memory.x: {e}"));
-    check_fit(name, memory, model_sizes()).unwrap_or_else(|e| panic!("{e}"));
+    let model_path = env::var("DEP_EMBER_MODEL_MODEL_PATH").unwrap_or_else(|_| "the model".into());
+    check_fit(name, memory, &model_path, model_sizes()).unwrap_or_else(|e| panic!("{e}"));
 
     fs::write(out.join("memory.x"), &memory_x).unwrap();
     fs::write(
@@ -73,9 +74,9 @@ fn model_sizes() -> ModelSizes {
     ModelSizes { file: get("DEP_EMBER_MODEL_MODEL_BYTES"), arena: get("DEP_EMBER_MODEL_ARENA_BYTES") }
 }
 
-/// `Err` with a sentence when the model's flash or RAM needs exceed the board's.
-pub fn check_fit(name: &str, memory: Memory, model: ModelSizes) -> Result<(), String> {
-    let model_path = env::var("DEP_EMBER_MODEL_MODEL_PATH").unwrap_or_else(|_| "the model".into());
+/// `Err` with a sentence when the needs of the model at `model_path` exceed the flash or RAM
+/// of board `name`. The HIL runs the same check on the host before it builds.
+pub fn check_fit(name: &str, memory: Memory, model_path: &str, model: ModelSizes) -> Result<(), String> {
     if model.file > memory.flash {
         return Err(format!(
             "{model_path} needs {} bytes of flash for its weights alone, the board {name} has {}",
@@ -128,7 +129,7 @@ mod tests {
     #[test]
     fn refuses_a_model_too_big() {
         let board = Memory { flash: 256 * 1024, ram: 16 * 1024 };
-        let err = check_fit("tiny", board, ModelSizes { file: 1000, arena: 20_000 }).unwrap_err();
-        assert!(err.ends_with("needs 30240 bytes of RAM (arena 20000 + stack reserve 10240), the board tiny has 16384"), "{err}");
+        let err = check_fit("tiny", board, "big.ember", ModelSizes { file: 1000, arena: 20_000 }).unwrap_err();
+        assert!(err.starts_with("big.ember needs 30240 bytes of RAM (arena 20000 + stack reserve 10240), the board tiny has 16384"), "{err}");
     }
 }
