@@ -18,11 +18,20 @@ fn main() {
             for m in DEFAULT_MODELS {
                 println!("cargo:rerun-if-changed={}", repo.join(m).display());
             }
-            DEFAULT_MODELS.iter().map(|m| repo.join(m)).find(|p| p.exists()).expect("no default model in the repository")
+            DEFAULT_MODELS
+                .iter()
+                .map(|m| repo.join(m))
+                .find(|p| p.exists())
+                .expect("no default model in the repository")
         }
     };
     println!("cargo:rerun-if-changed={}", path.display());
-    let bytes = fs::read(&path).unwrap_or_else(|e| panic!("cannot read model {}: {e} (set EMBER_MODEL to a .ember file)", path.display()));
+    let bytes = fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read model {}: {e} (set EMBER_MODEL to a .ember file)",
+            path.display()
+        )
+    });
     let model = ember_runtime::Model::from_bytes(&bytes)
         .unwrap_or_else(|e| panic!("model {} is not valid: {e}", path.display()));
 

@@ -15,19 +15,27 @@ use std::time::Duration;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(board), Some(model)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: hil BOARD MODEL [N_MNIST_TEST_IMAGES]; boards: {:?}", Board::ALL.map(Board::name));
+        eprintln!(
+            "usage: hil BOARD MODEL [N_MNIST_TEST_IMAGES]; boards: {:?}",
+            Board::ALL.map(Board::name)
+        );
         std::process::exit(2);
     };
     let board = Board::from_name(board).unwrap_or_else(|| panic!("unknown board {board}"));
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let samples = match args.get(2) {
-        Some(n) => Samples::mnist_test(&repo.join("data/mnist-small"), n.parse().expect("N is a number")),
+        Some(n) => Samples::mnist_test(
+            &repo.join("data/mnist-small"),
+            n.parse().expect("N is a number"),
+        ),
         None => {
-            let data = std::fs::read(repo.join("runtime/tests/golden/inputs-8x8.bin")).expect("golden inputs");
+            let data = std::fs::read(repo.join("runtime/tests/golden/inputs-8x8.bin"))
+                .expect("golden inputs");
             Samples::new(64, data, None)
         }
     };
-    let report = samples.and_then(|s| ember_hil::run(board, &PathBuf::from(model), &s, Duration::from_secs(120)));
+    let report = samples
+        .and_then(|s| ember_hil::run(board, &PathBuf::from(model), &s, Duration::from_secs(120)));
     match report {
         Ok(r) => println!("{}", serde_json::to_string_pretty(&r).unwrap()),
         Err(e) => {

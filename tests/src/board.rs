@@ -22,7 +22,12 @@ pub const ICOUNT_SHIFT: u32 = 6;
 
 impl Board {
     /// Every emulated board.
-    pub const ALL: [Board; 4] = [Board::QemuMps2An386, Board::QemuLm3s6965, Board::QemuMps2An505, Board::QemuMicrobit];
+    pub const ALL: [Board; 4] = [
+        Board::QemuMps2An386,
+        Board::QemuLm3s6965,
+        Board::QemuMps2An505,
+        Board::QemuMicrobit,
+    ];
 
     /// The folder name in `boards/`.
     pub fn name(self) -> &'static str {

@@ -46,16 +46,29 @@ pub struct HilReport {
 
 /// Parses the board's results of `run` and compares them with the host runtime's run of
 /// `model` on the same `samples`.
-pub fn compare(firmware: &Firmware, model_path: &Path, samples: &Samples, run: &Run) -> Result<HilReport, HilError> {
+pub fn compare(
+    firmware: &Firmware,
+    model_path: &Path,
+    samples: &Samples,
+    run: &Run,
+) -> Result<HilReport, HilError> {
     let board = firmware.board.name();
     let bytes = std::fs::read(model_path).map_err(HilError::io(model_path))?;
-    let model_err = |source| HilError::Model { path: model_path.to_path_buf(), source };
+    let model_err = |source| HilError::Model {
+        path: model_path.to_path_buf(),
+        source,
+    };
     let model = Model::from_bytes(&bytes).map_err(model_err)?;
     let bad = |what: String| HilError::BadResults { board, what };
-    let results = Results::parse(&run.results, model.classes(), model.desc().layers.len()).map_err(bad)?;
+    let results =
+        Results::parse(&run.results, model.classes(), model.desc().layers.len()).map_err(bad)?;
     results.check_calibration().map_err(bad)?;
     if results.records.len() != samples.len() {
-        return Err(bad(format!("{} records for {} samples", results.records.len(), samples.len())));
+        return Err(bad(format!(
+            "{} records for {} samples",
+            results.records.len(),
+            samples.len()
+        )));
     }
     let mut arena = vec![0u8; model.arena_bytes()];
     let mut engine = Engine::new(&model, &mut arena).map_err(model_err)?;
@@ -63,7 +76,9 @@ pub fn compare(firmware: &Firmware, model_path: &Path, samples: &Samples, run: &
     let mut first_disagreement = None;
     for (i, rec) in results.records.iter().enumerate() {
         let host = engine.run(samples.input(i)).map_err(model_err)?;
-        let same = host.class == rec.class && host.readout == &rec.readout[..] && host.spikes[..] == rec.spikes[..];
+        let same = host.class == rec.class
+            && host.readout == &rec.readout[..]
+            && host.spikes[..] == rec.spikes[..];
         if same {
             agree += 1;
         } else if first_disagreement.is_none() {
@@ -79,7 +94,11 @@ pub fn compare(firmware: &Firmware, model_path: &Path, samples: &Samples, run: &
     }
     let n = samples.len().max(1) as f64;
     let footprint = Footprint::of_elf(&firmware.elf)?;
-    let insns: Vec<f64> = results.records.iter().map(|r| results.instructions(r.ticks)).collect();
+    let insns: Vec<f64> = results
+        .records
+        .iter()
+        .map(|r| results.instructions(r.ticks))
+        .collect();
     let mean = |f: &dyn Fn(usize) -> f64| (0..results.records.len()).map(f).sum::<f64>() / n;
     let rounded = |x: f64| x.round() as u64;
     Ok(HilReport {
@@ -107,18 +126,31 @@ pub fn compare(firmware: &Firmware, model_path: &Path, samples: &Samples, run: &
 /// Ordinary least squares of instructions on (1, MACs, SOPs), on centred variables;
 /// `None` when MACs and SOPs are (nearly) constant or collinear over the samples.
 fn cost_fit(results: &Results, insns: &[f64]) -> Option<(f64, f64, f64)> {
-    let xs: Vec<(f64, f64)> = results.records.iter().map(|r| (r.macs as f64, r.sops as f64)).collect();
+    let xs: Vec<(f64, f64)> = results
+        .records
+        .iter()
+        .map(|r| (r.macs as f64, r.sops as f64))
+        .collect();
     fit(&xs, insns)
 }
 
 fn fit(xs: &[(f64, f64)], ys: &[f64]) -> Option<(f64, f64, f64)> {
     let n = ys.len() as f64;
-    let (mx, ms) = (xs.iter().map(|x| x.0).sum::<f64>() / n, xs.iter().map(|x| x.1).sum::<f64>() / n);
+    let (mx, ms) = (
+        xs.iter().map(|x| x.0).sum::<f64>() / n,
+        xs.iter().map(|x| x.1).sum::<f64>() / n,
+    );
     let my = ys.iter().sum::<f64>() / n;
     let (mut sxx, mut sss, mut sxs, mut sxy, mut ssy) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for (&(x, s), &y) in xs.iter().zip(ys) {
         let (x, s, y) = (x - mx, s - ms, y - my);
-        (sxx, sss, sxs, sxy, ssy) = (sxx + x * x, sss + s * s, sxs + x * s, sxy + x * y, ssy + s * y);
+        (sxx, sss, sxs, sxy, ssy) = (
+            sxx + x * x,
+            sss + s * s,
+            sxs + x * s,
+            sxy + x * y,
+            ssy + s * y,
+        );
     }
     let det = sxx * sss - sxs * sxs;
     if det.is_nan() || det <= 1e-9 * sxx * sss {
@@ -138,11 +170,17 @@ mod tests {
         let xs = [(0.0, 1.0), (1.0, 0.0), (2.0, 5.0), (3.0, 2.0)];
         let ys: Vec<f64> = xs.iter().map(|&(m, s)| 7.0 + 2.0 * m + 3.0 * s).collect();
         let (a, b, c) = fit(&xs, &ys).unwrap();
-        assert!((a - 7.0).abs() < 1e-9 && (b - 2.0).abs() < 1e-9 && (c - 3.0).abs() < 1e-9, "{a} {b} {c}");
+        assert!(
+            (a - 7.0).abs() < 1e-9 && (b - 2.0).abs() < 1e-9 && (c - 3.0).abs() < 1e-9,
+            "{a} {b} {c}"
+        );
     }
 
     #[test]
     fn no_fit_without_variation() {
-        assert_eq!(fit(&[(1.0, 1.0), (1.0, 1.0), (1.0, 1.0)], &[1.0, 2.0, 3.0]), None);
+        assert_eq!(
+            fit(&[(1.0, 1.0), (1.0, 1.0), (1.0, 1.0)], &[1.0, 2.0, 3.0]),
+            None
+        );
     }
 }

@@ -23,11 +23,16 @@ impl Footprint {
     /// Reads the footprint of the ELF at `path`.
     pub fn of_elf(path: &Path) -> Result<Footprint, HilError> {
         let bytes = std::fs::read(path).map_err(HilError::io(path))?;
-        let bad = |what: String| HilError::BadResults { board: "?", what: format!("{}: {what}", path.display()) };
+        let bad = |what: String| HilError::BadResults {
+            board: "?",
+            what: format!("{}: {what}", path.display()),
+        };
         let file = object::File::parse(&*bytes).map_err(|e| bad(e.to_string()))?;
         let (mut flash, mut ram) = (0u64, 0u64);
         for s in file.sections() {
-            let SectionFlags::Elf { sh_flags } = s.flags() else { continue };
+            let SectionFlags::Elf { sh_flags } = s.flags() else {
+                continue;
+            };
             if sh_flags & u64::from(SHF_ALLOC) == 0 || s.size() == 0 {
                 continue;
             }
@@ -45,6 +50,10 @@ impl Footprint {
             .find(|s| s.name() == Ok("_ember_stack_reserve"))
             .map(|s| s.address())
             .ok_or_else(|| bad("no _ember_stack_reserve symbol (not an Ember firmware?)".into()))?;
-        Ok(Footprint { flash_bytes: flash, ram_bytes: ram + reserve, stack_reserve_bytes: reserve })
+        Ok(Footprint {
+            flash_bytes: flash,
+            ram_bytes: ram + reserve,
+            stack_reserve_bytes: reserve,
+        })
     }
 }

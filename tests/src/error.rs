@@ -8,7 +8,9 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum HilError {
     /// `qemu-system-arm` is not on the PATH.
-    #[error("qemu-system-arm not found: install it (Debian/Ubuntu: apt-get install -y qemu-system-arm)")]
+    #[error(
+        "qemu-system-arm not found: install it (Debian/Ubuntu: apt-get install -y qemu-system-arm)"
+    )]
     QemuMissing,
     /// The model cannot fit the board; found before or while building.
     #[error("{0}")]

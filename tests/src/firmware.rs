@@ -24,8 +24,14 @@ pub fn firmware_dir() -> PathBuf {
 
 /// Variables of an enclosing cargo (e.g. `cargo test` with `CARGO_TARGET_DIR`) that must
 /// not leak into the firmware build.
-const CLEARED_ENV: [&str; 6] =
-    ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "CARGO_BUILD_TARGET_DIR", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_MAKEFLAGS"];
+const CLEARED_ENV: [&str; 6] = [
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET",
+    "CARGO_BUILD_TARGET_DIR",
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_MAKEFLAGS",
+];
 
 /// Builds the firmware of `board` with `model` bundled (release profile, defmt at info).
 /// A model that does not fit gives [`HilError::DoesNotFit`] with the sentence from the
@@ -41,7 +47,15 @@ pub fn build(board: Board, model: &Path) -> Result<Firmware, HilError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&dir)
-        .args(["build", "--release", "--quiet", "-p", &board.package(), "--target", board.target()])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            &board.package(),
+            "--target",
+            board.target(),
+        ])
         .env("EMBER_MODEL", &model)
         .env("DEFMT_LOG", "info");
     for var in CLEARED_ENV {
@@ -52,9 +66,15 @@ pub fn build(board: Board, model: &Path) -> Result<Firmware, HilError> {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(build_error(board, &stderr));
     }
-    let built = dir.join("target").join(board.target()).join("release").join(board.package());
+    let built = dir
+        .join("target")
+        .join(board.target())
+        .join("release")
+        .join(board.package());
     let stem = model.file_stem().unwrap_or_default().to_string_lossy();
-    let elf = dir.join("target/ember-hil").join(format!("{}-{stem}.elf", board.name()));
+    let elf = dir
+        .join("target/ember-hil")
+        .join(format!("{}-{stem}.elf", board.name()));
     std::fs::create_dir_all(elf.parent().unwrap_or(&dir)).map_err(HilError::io(&elf))?;
     std::fs::copy(&built, &elf).map_err(HilError::io(&built))?;
     Ok(Firmware { board, elf })
@@ -64,12 +84,25 @@ pub fn build(board: Board, model: &Path) -> Result<Firmware, HilError> {
 /// milliseconds, before cargo builds anything.
 fn check_fit(board: Board, model: &Path) -> Result<(), HilError> {
     let bytes = std::fs::read(model).map_err(HilError::io(model))?;
-    let loaded = ember_runtime::Model::from_bytes(&bytes).map_err(|source| HilError::Model { path: model.into(), source })?;
-    let memory_x = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boards").join(board.name()).join("memory.x");
+    let loaded = ember_runtime::Model::from_bytes(&bytes).map_err(|source| HilError::Model {
+        path: model.into(),
+        source,
+    })?;
+    let memory_x = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../boards")
+        .join(board.name())
+        .join("memory.x");
     let text = std::fs::read_to_string(&memory_x).map_err(HilError::io(&memory_x))?;
-    let memory = ember_board_build::parse_memory(&text).map_err(|what| HilError::Build { board: board.name(), stderr: what })?;
-    let sizes = ember_board_build::ModelSizes { file: bytes.len() as u64, arena: loaded.arena_bytes() as u64 };
-    ember_board_build::check_fit(board.name(), memory, &model.display().to_string(), sizes).map_err(HilError::DoesNotFit)
+    let memory = ember_board_build::parse_memory(&text).map_err(|what| HilError::Build {
+        board: board.name(),
+        stderr: what,
+    })?;
+    let sizes = ember_board_build::ModelSizes {
+        file: bytes.len() as u64,
+        arena: loaded.arena_bytes() as u64,
+    };
+    ember_board_build::check_fit(board.name(), memory, &model.display().to_string(), sizes)
+        .map_err(HilError::DoesNotFit)
 }
 
 /// The fit sentence from a failed build's output, or the tail of the output.
@@ -91,7 +124,10 @@ fn build_error(board: Board, stderr: &str) -> HilError {
         None => {
             let lines: Vec<&str> = stderr.lines().collect();
             let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-            HilError::Build { board: board.name(), stderr: tail }
+            HilError::Build {
+                board: board.name(),
+                stderr: tail,
+            }
         }
     }
 }
@@ -105,7 +141,10 @@ mod tests {
         let stderr = "error: failed to run custom build command\n  thread 'main' panicked at src/lib.rs:40:5:\n  \
                       /m/big.ember needs 24096 bytes of RAM (arena 20000 + stack reserve 4096), the board qemu-microbit has 16384\n";
         match build_error(Board::QemuMicrobit, stderr) {
-            HilError::DoesNotFit(s) => assert!(s.starts_with("/m/big.ember needs 24096 bytes of RAM"), "{s}"),
+            HilError::DoesNotFit(s) => assert!(
+                s.starts_with("/m/big.ember needs 24096 bytes of RAM"),
+                "{s}"
+            ),
             e => panic!("{e}"),
         }
     }

@@ -42,7 +42,12 @@ use std::time::Duration;
 
 /// Builds the firmware for `board` with `model`, runs it on `samples` under QEMU (killed
 /// after `timeout`), and compares its results with the host runtime's.
-pub fn run(board: Board, model: &Path, samples: &Samples, timeout: Duration) -> Result<HilReport, HilError> {
+pub fn run(
+    board: Board,
+    model: &Path,
+    samples: &Samples,
+    timeout: Duration,
+) -> Result<HilReport, HilError> {
     let firmware = build(board, model)?;
     let run = qemu::run(&firmware, samples, timeout)?;
     compare(&firmware, model, samples, &run)

@@ -7,7 +7,10 @@ use crate::HilError;
 /// Decodes a defmt stream into lines `LEVEL message` (level padded to 5 characters), the
 /// form the golden `.out` files hold. A frame cut off at the end (a killed run) is dropped.
 pub fn decode(elf: &Path, stream: &[u8]) -> Result<Vec<String>, HilError> {
-    let err = |what: String| HilError::Log { elf: elf.to_path_buf(), what };
+    let err = |what: String| HilError::Log {
+        elf: elf.to_path_buf(),
+        what,
+    };
     let bytes = std::fs::read(elf).map_err(HilError::io(elf))?;
     let table = defmt_decoder::Table::parse(&bytes)
         .map_err(|e| err(e.to_string()))?
@@ -18,12 +21,17 @@ pub fn decode(elf: &Path, stream: &[u8]) -> Result<Vec<String>, HilError> {
     loop {
         match decoder.decode() {
             Ok(frame) => {
-                let level = frame.level().map_or("PRINT".to_string(), |l| l.as_str().to_uppercase());
+                let level = frame
+                    .level()
+                    .map_or("PRINT".to_string(), |l| l.as_str().to_uppercase());
                 lines.push(format!("{level:<5} {}", frame.display_message()));
             }
             Err(defmt_decoder::DecodeError::UnexpectedEof) => return Ok(lines),
             Err(defmt_decoder::DecodeError::Malformed) => {
-                return Err(err(format!("malformed frame after {} lines (firmware and ELF differ?)", lines.len())))
+                return Err(err(format!(
+                    "malformed frame after {} lines (firmware and ELF differ?)",
+                    lines.len()
+                )))
             }
         }
     }

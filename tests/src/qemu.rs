@@ -32,7 +32,12 @@ pub const QEMU: &str = "qemu-system-arm";
 
 /// True when `qemu-system-arm` can be started.
 pub fn available() -> bool {
-    Command::new(QEMU).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+    Command::new(QEMU)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }
 
 /// Runs `firmware` on `samples`; kills QEMU after `timeout`.
@@ -47,7 +52,10 @@ pub fn run(firmware: &Firmware, samples: &Samples, timeout: Duration) -> Result<
         .current_dir(dir.path())
         .args(["-cpu", cpu, "-machine", machine, "-nographic"])
         .args(["-icount", &icount])
-        .args(["-semihosting-config", "enable=on,target=native,arg=ember,arg=samples.bin,arg=results.bin"])
+        .args([
+            "-semihosting-config",
+            "enable=on,target=native,arg=ember,arg=samples.bin,arg=results.bin",
+        ])
         .arg("-kernel")
         .arg(&firmware.elf)
         .stdin(Stdio::null())
@@ -71,10 +79,16 @@ pub fn run(firmware: &Firmware, samples: &Samples, timeout: Duration) -> Result<
     };
     let wall = start.elapsed();
     let stream = stdout.join().unwrap_or_default();
-    let qemu_stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).trim().to_string();
+    let qemu_stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default())
+        .trim()
+        .to_string();
     let lines = log::decode(&firmware.elf, &stream)?;
     let Some(status) = status else {
-        return Err(HilError::Timeout { board: board.name(), timeout, log: lines.join("\n") });
+        return Err(HilError::Timeout {
+            board: board.name(),
+            timeout,
+            log: lines.join("\n"),
+        });
     };
     if !status.success() {
         let message = lines
@@ -82,19 +96,35 @@ pub fn run(firmware: &Firmware, samples: &Samples, timeout: Duration) -> Result<
             .rev()
             .find(|l| l.starts_with("ERROR"))
             .map(|l| l["ERROR".len()..].trim().to_string())
-            .unwrap_or_else(|| format!("no error logged; QEMU said: {qemu_stderr}; log:\n{}", lines.join("\n")));
-        return Err(HilError::Firmware { board: board.name(), status: status.code().unwrap_or(-1), message });
+            .unwrap_or_else(|| {
+                format!(
+                    "no error logged; QEMU said: {qemu_stderr}; log:\n{}",
+                    lines.join("\n")
+                )
+            });
+        return Err(HilError::Firmware {
+            board: board.name(),
+            status: status.code().unwrap_or(-1),
+            message,
+        });
     }
     let results_path = dir.path().join("results.bin");
     let results = std::fs::read(&results_path).map_err(HilError::io(&results_path))?;
-    Ok(Run { results, log: lines, wall })
+    Ok(Run {
+        results,
+        log: lines,
+        wall,
+    })
 }
 
 /// A missing QEMU is its own error, with the install command.
 fn spawn_error(e: std::io::Error) -> HilError {
     match e.kind() {
         std::io::ErrorKind::NotFound => HilError::QemuMissing,
-        _ => HilError::Io { path: QEMU.into(), source: e },
+        _ => HilError::Io {
+            path: QEMU.into(),
+            source: e,
+        },
     }
 }
 

@@ -42,24 +42,43 @@ impl Results {
         let tick_hz = r.u32()?;
         let (c, l) = (r.u16()? as usize, r.u16()? as usize);
         if (c, l) != (classes, layers) {
-            return Err(format!("{c} classes and {l} layers, the model has {classes} and {layers}"));
+            return Err(format!(
+                "{c} classes and {l} layers, the model has {classes} and {layers}"
+            ));
         }
         let calibration = (r.u32()?, r.u32()?);
         let mut records = Vec::new();
         while r.bytes.get(r.at..r.at + 4) != Some(b"DONE") {
             let class = r.u16()?;
-            let readout = (0..classes).map(|_| r.u32().map(|v| v as i32)).collect::<Result<_, _>>()?;
+            let readout = (0..classes)
+                .map(|_| r.u32().map(|v| v as i32))
+                .collect::<Result<_, _>>()?;
             let spikes = (0..layers).map(|_| r.u32()).collect::<Result<_, _>>()?;
             let (sops, macs, ticks) = (r.u64()?, r.u64()?, r.u64()?);
-            records.push(BoardResult { class, readout, spikes, sops, macs, ticks });
+            records.push(BoardResult {
+                class,
+                readout,
+                spikes,
+                sops,
+                macs,
+                ticks,
+            });
         }
         r.take(4)?;
         let count = r.u32()? as usize;
         let stack_peak_bytes = r.u32()?;
         if count != records.len() || r.at != bytes.len() {
-            return Err(format!("footer says {count} records, {} read", records.len()));
+            return Err(format!(
+                "footer says {count} records, {} read",
+                records.len()
+            ));
         }
-        Ok(Results { tick_hz, calibration, stack_peak_bytes, records })
+        Ok(Results {
+            tick_hz,
+            calibration,
+            stack_peak_bytes,
+            records,
+        })
     }
 
     /// Guest instructions in `ticks`: under `-icount shift=N` QEMU executes one instruction
@@ -92,7 +111,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let s = self.bytes.get(self.at..self.at + n).ok_or_else(|| format!("truncated at byte {} (run died?)", self.at))?;
+        let s = self
+            .bytes
+            .get(self.at..self.at + n)
+            .ok_or_else(|| format!("truncated at byte {} (run died?)", self.at))?;
         self.at += n;
         Ok(s)
     }
@@ -100,9 +122,11 @@ impl<'a> Reader<'a> {
         self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
     }
     fn u32(&mut self) -> Result<u32, String> {
-        self.take(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
     fn u64(&mut self) -> Result<u64, String> {
-        self.take(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+        self.take(8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
     }
 }

@@ -17,17 +17,31 @@ pub struct Samples {
 
 impl Samples {
     /// `data` holds whole inputs of `input_len` bytes; `labels`, if given, one per input.
-    pub fn new(input_len: usize, data: Vec<u8>, labels: Option<Vec<u8>>) -> Result<Samples, HilError> {
+    pub fn new(
+        input_len: usize,
+        data: Vec<u8>,
+        labels: Option<Vec<u8>>,
+    ) -> Result<Samples, HilError> {
         if input_len == 0 || data.len() % input_len != 0 {
-            return Err(HilError::Samples(format!("{} bytes are not whole inputs of {input_len} bytes", data.len())));
+            return Err(HilError::Samples(format!(
+                "{} bytes are not whole inputs of {input_len} bytes",
+                data.len()
+            )));
         }
         let n = data.len() / input_len;
         if let Some(l) = &labels {
             if l.len() != n {
-                return Err(HilError::Samples(format!("{} labels for {n} inputs", l.len())));
+                return Err(HilError::Samples(format!(
+                    "{} labels for {n} inputs",
+                    l.len()
+                )));
             }
         }
-        Ok(Samples { input_len, data, labels })
+        Ok(Samples {
+            input_len,
+            data,
+            labels,
+        })
     }
 
     /// The first `n` MNIST test images and labels from `dir`
@@ -37,10 +51,17 @@ impl Samples {
         let labels = read_idx(&dir.join("t10k-labels-idx1-ubyte.gz"), 0x0801)?;
         let available = images.count.min(labels.count);
         if n > available {
-            return Err(HilError::Samples(format!("{n} MNIST test images asked for, {} has {available}", dir.display())));
+            return Err(HilError::Samples(format!(
+                "{n} MNIST test images asked for, {} has {available}",
+                dir.display()
+            )));
         }
         let len = images.item_len;
-        Samples::new(len, images.data[..n * len].to_vec(), Some(labels.data[..n].to_vec()))
+        Samples::new(
+            len,
+            images.data[..n * len].to_vec(),
+            Some(labels.data[..n].to_vec()),
+        )
     }
 
     /// Number of samples.
@@ -95,18 +116,31 @@ fn read_idx(path: &Path, magic: u32) -> Result<Idx, HilError> {
     let bad = |what: &str| HilError::Samples(format!("{}: {what}", path.display()));
     let file = std::fs::File::open(path).map_err(HilError::io(path))?;
     let mut bytes = Vec::new();
-    GzDecoder::new(file).read_to_end(&mut bytes).map_err(HilError::io(path))?;
-    let word = |i: usize| bytes.get(4 * i..4 * i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    GzDecoder::new(file)
+        .read_to_end(&mut bytes)
+        .map_err(HilError::io(path))?;
+    let word = |i: usize| {
+        bytes
+            .get(4 * i..4 * i + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
     if word(0) != Some(magic as usize) {
         return Err(bad(&format!("not an IDX file with magic {magic:#010x}")));
     }
     let dims = (magic & 0xFF) as usize;
-    let shape: Vec<usize> = (1..=dims).map(word).collect::<Option<_>>().ok_or_else(|| bad("truncated header"))?;
+    let shape: Vec<usize> = (1..=dims)
+        .map(word)
+        .collect::<Option<_>>()
+        .ok_or_else(|| bad("truncated header"))?;
     let count = shape[0];
     let item_len: usize = shape[1..].iter().product();
     let data = bytes.split_off(4 * (dims + 1));
     if data.len() != count * item_len {
         return Err(bad("size does not match its header"));
     }
-    Ok(Idx { count, item_len, data })
+    Ok(Idx {
+        count,
+        item_len,
+        data,
+    })
 }

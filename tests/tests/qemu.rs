@@ -53,7 +53,9 @@ fn qemu_or_skip(case: &str) -> bool {
         return true;
     }
     if std::env::var_os("CI").is_some() {
-        panic!("{case}: CI is set and qemu-system-arm is missing: apt-get install -y qemu-system-arm");
+        panic!(
+            "{case}: CI is set and qemu-system-arm is missing: apt-get install -y qemu-system-arm"
+        );
     }
     // Skipped, not passed: the HIL needs the emulator, which a developer may not have.
     eprintln!("{case}: SKIPPED: qemu-system-arm not found; install it with `apt-get install -y qemu-system-arm`");
@@ -62,36 +64,65 @@ fn qemu_or_skip(case: &str) -> bool {
 
 /// The firmware of `board` with the bundled model, built once per test run.
 fn firmware(board: Board) -> &'static Firmware {
-    static BUILT: [OnceLock<Firmware>; 4] = [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    static BUILT: [OnceLock<Firmware>; 4] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
     let slot = Board::ALL.iter().position(|&b| b == board).unwrap();
-    BUILT[slot].get_or_init(|| ember_hil::build(board, &bundled_model()).unwrap_or_else(|e| panic!("{e}")))
+    BUILT[slot]
+        .get_or_init(|| ember_hil::build(board, &bundled_model()).unwrap_or_else(|e| panic!("{e}")))
 }
 
 fn golden_log(board: Board, model: &Path, samples: &Samples) {
     let fw = firmware(board);
-    let run = qemu::run(fw, &samples.first(GOLDEN_SAMPLES), TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let run =
+        qemu::run(fw, &samples.first(GOLDEN_SAMPLES), TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
     let text = run.log.join("\n") + "\n";
     let stem = model.file_stem().unwrap().to_string_lossy();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("golden/{}-{stem}.out", board.name()));
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("golden/{}-{stem}.out", board.name()));
     if std::env::var_os("EMBER_BLESS").is_some() {
         std::fs::write(&path, &text).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; create it with EMBER_BLESS=1 cargo test -p ember-hil --test qemu", path.display()));
-    assert_eq!(text, expected, "{board}: decoded log differs from {}", path.display());
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; create it with EMBER_BLESS=1 cargo test -p ember-hil --test qemu",
+            path.display()
+        )
+    });
+    assert_eq!(
+        text,
+        expected,
+        "{board}: decoded log differs from {}",
+        path.display()
+    );
 }
 
 fn agreement(board: Board, model: &Path, samples: &Samples) {
     let fw = firmware(board);
     let run = qemu::run(fw, samples, TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
     let report = ember_hil::compare(fw, model, samples, &run).unwrap_or_else(|e| panic!("{e}"));
-    println!("{board}: {report:?} ({:.1} s in QEMU)", run.wall.as_secs_f64());
-    assert_eq!(report.agreement, 1.0, "{board}: {:?}", report.first_disagreement);
+    println!(
+        "{board}: {report:?} ({:.1} s in QEMU)",
+        run.wall.as_secs_f64()
+    );
+    assert_eq!(
+        report.agreement, 1.0,
+        "{board}: {:?}",
+        report.first_disagreement
+    );
     assert_eq!(report.board_accuracy, report.host_accuracy);
-    assert!(report.instructions_per_inference > 0.0 && report.flash_bytes > 0 && report.ram_bytes > 0);
     assert!(
-        u64::from(report.stack_peak_bytes) <= ember_hil::Footprint::of_elf(&fw.elf).unwrap().stack_reserve_bytes,
+        report.instructions_per_inference > 0.0 && report.flash_bytes > 0 && report.ram_bytes > 0
+    );
+    assert!(
+        u64::from(report.stack_peak_bytes)
+            <= ember_hil::Footprint::of_elf(&fw.elf)
+                .unwrap()
+                .stack_reserve_bytes,
         "{board}: the stack peaked at {} bytes, above the reserve",
         report.stack_peak_bytes
     );
@@ -135,8 +166,14 @@ fn firmware_error_reaches_the_host() {
     }
     let odd = Samples::new(1, vec![0; 5], None).unwrap();
     match qemu::run(firmware(Board::QemuMps2An386), &odd, TIMEOUT) {
-        Err(HilError::Firmware { status: 1, message, .. }) => {
-            assert!(message.starts_with("samples file has 5 bytes, not a multiple of the model's input"), "{message}")
+        Err(HilError::Firmware {
+            status: 1, message, ..
+        }) => {
+            assert!(
+                message
+                    .starts_with("samples file has 5 bytes, not a multiple of the model's input"),
+                "{message}"
+            )
         }
         other => panic!("expected a firmware error, got {other:?}"),
     }
@@ -149,8 +186,14 @@ fn hung_run_is_killed() {
         return;
     }
     let samples = samples(&bundled_model());
-    match qemu::run(firmware(Board::QemuMps2An386), &samples, Duration::from_millis(1)) {
-        Err(e @ HilError::Timeout { .. }) => assert!(e.to_string().contains("did not finish within 1ms"), "{e}"),
+    match qemu::run(
+        firmware(Board::QemuMps2An386),
+        &samples,
+        Duration::from_millis(1),
+    ) {
+        Err(e @ HilError::Timeout { .. }) => {
+            assert!(e.to_string().contains("did not finish within 1ms"), "{e}")
+        }
         other => panic!("expected a timeout, got {other:?}"),
     }
 }
@@ -169,21 +212,46 @@ fn model_too_big_is_refused_with_sizes() {
         reset: Reset::Subtract,
         membrane: Width::I32,
     });
-    let readout = Neuron::Readout(Readout { bias: Channelwise::Uniform(0), leak: Leak::NONE, membrane: Width::I32 });
+    let readout = Neuron::Readout(Readout {
+        bias: Channelwise::Uniform(0),
+        leak: Leak::NONE,
+        membrane: Width::I32,
+    });
     let dense = |outputs, values, neuron| {
-        Layer::Dense(Dense { outputs, weights: Weights { precision: Precision::I8, storage: Storage::Dense { values } }, neuron })
+        Layer::Dense(Dense {
+            outputs,
+            weights: Weights {
+                precision: Precision::I8,
+                storage: Storage::Dense { values },
+            },
+            neuron,
+        })
     };
     let mut layers = heapless::Vec::new();
     layers.push(dense(2000, &hidden[..], lif)).unwrap();
     layers.push(dense(2, &out[..], readout)).unwrap();
-    let input = Input { shape: Shape { height: 8, width: 8, channels: 1 }, encoding: Encoding::Direct };
-    let desc = ModelDesc { name: "big", timesteps: 4, input, layers };
+    let input = Input {
+        shape: Shape {
+            height: 8,
+            width: 8,
+            channels: 1,
+        },
+        encoding: Encoding::Direct,
+    };
+    let desc = ModelDesc {
+        name: "big",
+        timesteps: 4,
+        input,
+        layers,
+    };
     let mut bytes = vec![0u8; 200_000];
     let n = encode(&desc, &mut bytes).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.ember");
     std::fs::write(&path, &bytes[..n]).unwrap();
-    let arena = ember_runtime::Model::from_bytes(&bytes[..n]).unwrap().arena_bytes();
+    let arena = ember_runtime::Model::from_bytes(&bytes[..n])
+        .unwrap()
+        .arena_bytes();
     match ember_hil::build(Board::QemuMicrobit, &path) {
         Err(HilError::DoesNotFit(s)) => assert!(
             s.ends_with(&format!(

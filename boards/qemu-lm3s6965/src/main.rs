@@ -12,7 +12,11 @@ const CORE_HZ: u32 = 12_500_000;
 fn main() -> ! {
     let p = cortex_m::Peripherals::take().unwrap();
     let counter = SysTickCounter::start(p.SYST, CORE_HZ);
-    ember_firmware::run(Hardware { delay: counter, led: NoLed, counter })
+    ember_firmware::run(Hardware {
+        delay: counter,
+        led: NoLed,
+        counter,
+    })
 }
 
 #[exception]

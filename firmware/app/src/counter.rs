@@ -44,7 +44,10 @@ impl SysTickCounter {
     pub fn on_wrap() {
         // Load and store, not fetch_add: thumbv6m has no atomic read-modify-write, and only
         // this handler writes.
-        WRAPS.store(WRAPS.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        WRAPS.store(
+            WRAPS.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
     }
 
     fn now() -> u64 {

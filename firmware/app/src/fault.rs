@@ -19,7 +19,11 @@ pub fn fail<E: defmt::Format>(what: &str, error: E) -> ! {
 
 /// Call from the board's HardFault handler.
 pub fn hard_fault(frame: &ExceptionFrame) -> ! {
-    defmt::error!("hard fault at pc {=u32:#010x} (lr {=u32:#010x})", frame.pc(), frame.lr());
+    defmt::error!(
+        "hard fault at pc {=u32:#010x} (lr {=u32:#010x})",
+        frame.pc(),
+        frame.lr()
+    );
     semihosting::process::exit(EXIT_HARD_FAULT)
 }
 

@@ -45,7 +45,10 @@ pub struct Paths {
 impl Paths {
     /// Paths from the command line (arguments 1 and 2), or the default names.
     pub fn from_args() -> Paths {
-        let mut paths = Paths { samples: Path::new("samples.bin"), results: Path::new("results.bin") };
+        let mut paths = Paths {
+            samples: Path::new("samples.bin"),
+            results: Path::new("results.bin"),
+        };
         if let Ok(args) = env::args::<{ 2 * PATH_MAX + 32 }>() {
             for (i, arg) in (&args).enumerate() {
                 match (i, arg) {
@@ -69,13 +72,25 @@ pub struct Samples {
 impl Samples {
     /// Opens the samples file and checks it holds whole samples of `input_len` bytes.
     pub fn open(paths: &Paths, input_len: usize) -> Samples {
-        let file = File::open(paths.samples.as_cstr()).unwrap_or_else(|_| fault::fail("opening the samples file", paths.samples.as_cstr().to_str().unwrap_or("?")));
-        let len = file.metadata().map(|m| m.len() as usize).unwrap_or_else(|_| fault::fail("reading the samples file length", ()));
+        let file = File::open(paths.samples.as_cstr()).unwrap_or_else(|_| {
+            fault::fail(
+                "opening the samples file",
+                paths.samples.as_cstr().to_str().unwrap_or("?"),
+            )
+        });
+        let len = file
+            .metadata()
+            .map(|m| m.len() as usize)
+            .unwrap_or_else(|_| fault::fail("reading the samples file length", ()));
         if len % input_len != 0 {
             defmt::error!("samples file has {=usize} bytes, not a multiple of the model's input ({=usize} bytes)", len, input_len);
             semihosting::process::exit(fault::EXIT_ERROR);
         }
-        Samples { file, count: len / input_len, read: 0 }
+        Samples {
+            file,
+            count: len / input_len,
+            read: 0,
+        }
     }
 
     /// Number of samples in the file.
@@ -88,7 +103,9 @@ impl Samples {
         if self.read == self.count {
             return false;
         }
-        self.file.read_exact(buf).unwrap_or_else(|_| fault::fail("reading the samples file", self.read));
+        self.file
+            .read_exact(buf)
+            .unwrap_or_else(|_| fault::fail("reading the samples file", self.read));
         self.read += 1;
         true
     }

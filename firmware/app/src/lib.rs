@@ -23,9 +23,9 @@ pub mod record;
 pub mod stack;
 
 use defmt_semihosting as _;
-use ember_runtime::{Engine, Model};
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
+use ember_runtime::{Engine, Model};
 
 pub use counter::{SysTickCounter, TickCounter};
 
@@ -75,7 +75,13 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
     let mut samples = host::Samples::open(&paths, model.input_len());
     let layers = model.desc().layers.len();
     let calibration = counter::calibrate(&mut hw.counter);
-    let mut results = record::Writer::create(&paths, hw.counter.hz(), calibration, model.classes(), layers);
+    let mut results = record::Writer::create(
+        &paths,
+        hw.counter.hz(),
+        calibration,
+        model.classes(),
+        layers,
+    );
     defmt::info!("{=usize} samples", samples.count());
 
     let mut input = [0u8; model::INPUT_BYTES];
@@ -83,7 +89,9 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
     while samples.next_into(&mut input) {
         let _ = hw.led.set_high();
         let start = hw.counter.ticks();
-        let out = engine.run(&input).unwrap_or_else(|e| fault::fail("inference", e));
+        let out = engine
+            .run(&input)
+            .unwrap_or_else(|e| fault::fail("inference", e));
         let ticks = hw.counter.ticks() - start;
         let _ = hw.led.set_low();
         defmt::info!(
@@ -102,7 +110,12 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
     }
     let stack = stack::peak_bytes();
     results.finish(n, stack);
-    defmt::info!("done: {=u32} samples, {=u64} SOPs, {=u64} MACs in all", n, sops, macs);
+    defmt::info!(
+        "done: {=u32} samples, {=u64} SOPs, {=u64} MACs in all",
+        n,
+        sops,
+        macs
+    );
     blink(&mut hw.led, &mut hw.delay);
     semihosting::process::exit(0)
 }

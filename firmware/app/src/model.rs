@@ -15,9 +15,11 @@ static TAKEN: AtomicBool = AtomicBool::new(false);
 /// The arena, in `.bss`. Panics if called twice.
 pub fn arena() -> &'static mut [u8] {
     // Load then store inside a critical section: thumbv6m has no atomic swap.
-    let taken = cortex_m::interrupt::free(|_| TAKEN.load(Ordering::Relaxed) || {
-        TAKEN.store(true, Ordering::Relaxed);
-        false
+    let taken = cortex_m::interrupt::free(|_| {
+        TAKEN.load(Ordering::Relaxed) || {
+            TAKEN.store(true, Ordering::Relaxed);
+            false
+        }
     });
     assert!(!taken, "arena taken twice");
     // SAFETY: the flag above hands out this reference at most once.

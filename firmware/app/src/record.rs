@@ -36,9 +36,24 @@ pub struct Writer {
 
 impl Writer {
     /// Creates the results file and writes its header.
-    pub fn create(paths: &Paths, tick_hz: u32, calibration_ticks: u64, classes: usize, layers: usize) -> Writer {
-        let file = File::create(paths.results.as_cstr()).unwrap_or_else(|_| fault::fail("creating the results file", paths.results.as_cstr().to_str().unwrap_or("?")));
-        let mut w = Writer { file, buf: [0; BUF], len: 0 };
+    pub fn create(
+        paths: &Paths,
+        tick_hz: u32,
+        calibration_ticks: u64,
+        classes: usize,
+        layers: usize,
+    ) -> Writer {
+        let file = File::create(paths.results.as_cstr()).unwrap_or_else(|_| {
+            fault::fail(
+                "creating the results file",
+                paths.results.as_cstr().to_str().unwrap_or("?"),
+            )
+        });
+        let mut w = Writer {
+            file,
+            buf: [0; BUF],
+            len: 0,
+        };
         let mut header = [0u8; 24];
         header[..8].copy_from_slice(&MAGIC);
         header[8..12].copy_from_slice(&tick_hz.to_le_bytes());
@@ -95,6 +110,8 @@ impl Writer {
     }
 
     fn write_through(&mut self, bytes: &[u8]) {
-        self.file.write_all(bytes).unwrap_or_else(|_| fault::fail("writing the results file", ()));
+        self.file
+            .write_all(bytes)
+            .unwrap_or_else(|_| fault::fail("writing the results file", ()));
     }
 }

@@ -2,7 +2,7 @@
 //! path, link with cortex-m-rt's and defmt's scripts, reserve stack, and refuse a model that
 //! cannot fit with a sentence that says by how much.
 //!
-//! ```no_run
+//! ```text
 //! // boards/<name>/build.rs
 //! fn main() {
 //!     ember_board_build::board("qemu-mps2-an386");
@@ -33,7 +33,8 @@ pub struct Memory {
 pub fn board(name: &str) {
     let dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("run from a build script"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("run from a build script"));
-    let memory_x = fs::read_to_string(dir.join("memory.x")).expect("the board crate has a memory.x");
+    let memory_x =
+        fs::read_to_string(dir.join("memory.x")).expect("the board crate has a memory.x");
     let memory = parse_memory(&memory_x).unwrap_or_else(|e| panic!("{name}: memory.x: {e}"));
     let model_path = env::var("DEP_EMBER_MODEL_MODEL_PATH").unwrap_or_else(|_| "the model".into());
     check_fit(name, memory, &model_path, model_sizes()).unwrap_or_else(|e| panic!("{e}"));
@@ -69,14 +70,25 @@ pub struct ModelSizes {
 
 fn model_sizes() -> ModelSizes {
     let get = |k: &str| -> u64 {
-        env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{k} not set: depend on ember-firmware"))
+        env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{k} not set: depend on ember-firmware"))
     };
-    ModelSizes { file: get("DEP_EMBER_MODEL_MODEL_BYTES"), arena: get("DEP_EMBER_MODEL_ARENA_BYTES") }
+    ModelSizes {
+        file: get("DEP_EMBER_MODEL_MODEL_BYTES"),
+        arena: get("DEP_EMBER_MODEL_ARENA_BYTES"),
+    }
 }
 
 /// `Err` with a sentence when the needs of the model at `model_path` exceed the flash or RAM
 /// of board `name`. The HIL runs the same check on the host before it builds.
-pub fn check_fit(name: &str, memory: Memory, model_path: &str, model: ModelSizes) -> Result<(), String> {
+pub fn check_fit(
+    name: &str,
+    memory: Memory,
+    model_path: &str,
+    model: ModelSizes,
+) -> Result<(), String> {
     if model.file > memory.flash {
         return Err(format!(
             "{model_path} needs {} bytes of flash for its weights alone, the board {name} has {}",
@@ -100,7 +112,12 @@ pub fn parse_memory(text: &str) -> Result<Memory, String> {
             .lines()
             .find(|l| l.trim_start().starts_with(region) && l.contains("LENGTH"))
             .ok_or_else(|| format!("no {region} region"))?;
-        let value = line.split("LENGTH").nth(1).unwrap_or("").trim_start_matches([' ', '=']).trim();
+        let value = line
+            .split("LENGTH")
+            .nth(1)
+            .unwrap_or("")
+            .trim_start_matches([' ', '='])
+            .trim();
         let value = value.trim_end_matches([',', ';', ' ']);
         let (digits, scale) = match value.chars().last() {
             Some('K') => (&value[..value.len() - 1], 1024),
@@ -111,9 +128,13 @@ pub fn parse_memory(text: &str) -> Result<Memory, String> {
             Some(hex) => u64::from_str_radix(hex, 16),
             None => digits.parse(),
         };
-        n.map(|n| n * scale).map_err(|_| format!("cannot read the {region} length {value:?}"))
+        n.map(|n| n * scale)
+            .map_err(|_| format!("cannot read the {region} length {value:?}"))
     };
-    Ok(Memory { flash: length("FLASH")?, ram: length("RAM")? })
+    Ok(Memory {
+        flash: length("FLASH")?,
+        ram: length("RAM")?,
+    })
 }
 
 #[cfg(test)]
@@ -123,13 +144,31 @@ mod tests {
     #[test]
     fn reads_lengths() {
         let m = "MEMORY\n{\n  FLASH : ORIGIN = 0x00000000, LENGTH = 256K\n  RAM : ORIGIN = 0x20000000, LENGTH = 0x4000\n}\n";
-        assert_eq!(parse_memory(m), Ok(Memory { flash: 256 * 1024, ram: 16384 }));
+        assert_eq!(
+            parse_memory(m),
+            Ok(Memory {
+                flash: 256 * 1024,
+                ram: 16384
+            })
+        );
     }
 
     #[test]
     fn refuses_a_model_too_big() {
-        let board = Memory { flash: 256 * 1024, ram: 16 * 1024 };
-        let err = check_fit("tiny", board, "big.ember", ModelSizes { file: 1000, arena: 20_000 }).unwrap_err();
+        let board = Memory {
+            flash: 256 * 1024,
+            ram: 16 * 1024,
+        };
+        let err = check_fit(
+            "tiny",
+            board,
+            "big.ember",
+            ModelSizes {
+                file: 1000,
+                arena: 20_000,
+            },
+        )
+        .unwrap_err();
         assert!(err.starts_with("big.ember needs 30240 bytes of RAM (arena 20000 + stack reserve 10240), the board tiny has 16384"), "{err}");
     }
 }
