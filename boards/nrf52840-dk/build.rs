@@ -1,0 +1,3 @@
+fn main() {
+    ember_board_build::board("nrf52840-dk");
+}

@@ -1,0 +1,3 @@
+fn main() {
+    ember_board_build::board("rp2040-pico");
+}
