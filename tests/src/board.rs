@@ -45,8 +45,13 @@ impl Board {
     }
 
     /// The cargo package of the board crate.
-    pub fn package(self) -> String {
-        format!("board-{}", self.name())
+    pub fn package(self) -> &'static str {
+        match self {
+            Board::QemuMps2An386 => "board-qemu-mps2-an386",
+            Board::QemuLm3s6965 => "board-qemu-lm3s6965",
+            Board::QemuMps2An505 => "board-qemu-mps2-an505",
+            Board::QemuMicrobit => "board-qemu-microbit",
+        }
     }
 
     /// The rustc target.

@@ -16,7 +16,7 @@ pub enum HilError {
     #[error("{0}")]
     DoesNotFit(String),
     /// `cargo build` of the firmware failed for another reason.
-    #[error("building the firmware for {board} failed:\n{stderr}")]
+    #[error("building the firmware {board} failed:\n{stderr}")]
     Build {
         /// The board.
         board: &'static str,

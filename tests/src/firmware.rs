@@ -39,11 +39,24 @@ const CLEARED_ENV: [&str; 6] = [
 pub fn build(board: Board, model: &Path) -> Result<Firmware, HilError> {
     let model = model.canonicalize().map_err(HilError::io(model))?;
     check_fit(board, &model)?;
-    let dir = firmware_dir();
-    // One build at a time in this process: cargo locks the target directory, but the copy
-    // below must see the ELF of its own build, not of a build another thread started since.
+    // One build and copy at a time in this process: cargo locks the target directory, but
+    // the copy must see the ELF of its own build, not of a build another thread started since.
     static BUILDING: Mutex<()> = Mutex::new(());
     let _guard = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let built = build_crate(board.package(), board.target(), &model)?;
+    let stem = model.file_stem().unwrap_or_default().to_string_lossy();
+    let dir = firmware_dir().join("target/ember-hil");
+    let elf = dir.join(format!("{}-{stem}.elf", board.name()));
+    std::fs::create_dir_all(&dir).map_err(HilError::io(&dir))?;
+    std::fs::copy(&built, &elf).map_err(HilError::io(&built))?;
+    Ok(Firmware { board, elf })
+}
+
+/// Builds any board crate of the firmware workspace (`package`, e.g. `board-nrf52840-dk`)
+/// for `target` with `model` bundled, and returns the ELF in cargo's target directory. The
+/// real boards are only built this way; [`build`] adds the fit check and the copy.
+pub fn build_crate(package: &'static str, target: &str, model: &Path) -> Result<PathBuf, HilError> {
+    let dir = firmware_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&dir)
@@ -52,11 +65,11 @@ pub fn build(board: Board, model: &Path) -> Result<Firmware, HilError> {
             "--release",
             "--quiet",
             "-p",
-            &board.package(),
+            package,
             "--target",
-            board.target(),
+            target,
         ])
-        .env("EMBER_MODEL", &model)
+        .env("EMBER_MODEL", model)
         .env("DEFMT_LOG", "info");
     for var in CLEARED_ENV {
         cmd.env_remove(var);
@@ -64,20 +77,13 @@ pub fn build(board: Board, model: &Path) -> Result<Firmware, HilError> {
     let out = cmd.output().map_err(HilError::io(&dir))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(build_error(board, &stderr));
+        return Err(build_error(package, &stderr));
     }
-    let built = dir
+    Ok(dir
         .join("target")
-        .join(board.target())
+        .join(target)
         .join("release")
-        .join(board.package());
-    let stem = model.file_stem().unwrap_or_default().to_string_lossy();
-    let elf = dir
-        .join("target/ember-hil")
-        .join(format!("{}-{stem}.elf", board.name()));
-    std::fs::create_dir_all(elf.parent().unwrap_or(&dir)).map_err(HilError::io(&elf))?;
-    std::fs::copy(&built, &elf).map_err(HilError::io(&built))?;
-    Ok(Firmware { board, elf })
+        .join(package))
 }
 
 /// The board build script's check, run here first: a model that cannot fit is refused in
@@ -106,7 +112,7 @@ fn check_fit(board: Board, model: &Path) -> Result<(), HilError> {
 }
 
 /// The fit sentence from a failed build's output, or the tail of the output.
-fn build_error(board: Board, stderr: &str) -> HilError {
+fn build_error(package: &'static str, stderr: &str) -> HilError {
     let fit = stderr.lines().find_map(|l| {
         let l = l.trim();
         if l.contains(" needs ") && l.contains(", the board ") {
@@ -114,7 +120,7 @@ fn build_error(board: Board, stderr: &str) -> HilError {
         } else if let Some(i) = l.find("ember: ") {
             Some(l[i + "ember: ".len()..].trim_end_matches('"').to_string())
         } else if l.contains("will not fit in region") || l.contains("overflowed by") {
-            Some(format!("the firmware does not fit the board {board}: {l}"))
+            Some(format!("the firmware does not fit {package}: {l}"))
         } else {
             None
         }
@@ -125,7 +131,7 @@ fn build_error(board: Board, stderr: &str) -> HilError {
             let lines: Vec<&str> = stderr.lines().collect();
             let tail = lines[lines.len().saturating_sub(40)..].join("\n");
             HilError::Build {
-                board: board.name(),
+                board: package,
                 stderr: tail,
             }
         }
@@ -140,7 +146,7 @@ mod tests {
     fn finds_the_fit_sentence() {
         let stderr = "error: failed to run custom build command\n  thread 'main' panicked at src/lib.rs:40:5:\n  \
                       /m/big.ember needs 24096 bytes of RAM (arena 20000 + stack reserve 4096), the board qemu-microbit has 16384\n";
-        match build_error(Board::QemuMicrobit, stderr) {
+        match build_error("board-qemu-microbit", stderr) {
             HilError::DoesNotFit(s) => assert!(
                 s.starts_with("/m/big.ember needs 24096 bytes of RAM"),
                 "{s}"

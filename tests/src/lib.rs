@@ -33,7 +33,7 @@ pub use board::Board;
 pub use compare::{compare, HilReport};
 pub use elf::Footprint;
 pub use error::HilError;
-pub use firmware::{build, Firmware};
+pub use firmware::{build, build_crate, Firmware};
 pub use results::{BoardResult, Results};
 pub use samples::Samples;
 
