@@ -1,7 +1,7 @@
 //! Writing the integer network as an `.ember` file with `ember_runtime::encode`.
 //!
-//! LIF layers: soft reset (subtract), no leak, 32-bit membranes, one threshold per layer and
-//! one bias per channel. The readout has leak 0, so each timestep's score is
+//! LIF layers: soft reset (subtract), 32-bit membranes, one threshold per layer and one bias
+//! per channel; no leak, except with [`encode_leaky`] (the leaks DIET-SNN learns). The readout has leak 0, so each timestep's score is
 //! `bias + input` and the class score is their sum over the timesteps (a spike-count
 //! readout). Input is direct: raw pixels drive the first layer.
 
@@ -28,6 +28,12 @@ fn narrow(x: usize, what: &str, layer: usize) -> Result<u16> {
 
 /// Encodes `q` as the bytes of an `.ember` file and checks that the runtime loads them.
 pub fn encode(q: &QModel) -> Result<Vec<u8>> {
+    encode_leaky(q, &[])
+}
+
+/// [`encode`] with a membrane leak per layer: `leaks[i]` is the Q1.15 leak of layer `i`'s
+/// LIF neurons (`1 << 15` or a missing entry: no leak; see [`crate::snn::leak_bits`]).
+pub fn encode_leaky(q: &QModel, leaks: &[u16]) -> Result<Vec<u8>> {
     let blobs: Vec<(Vec<u8>, Option<Vec<u8>>)> = q
         .layers
         .iter()
@@ -66,7 +72,14 @@ pub fn encode(q: &QModel) -> Result<Vec<u8>> {
                     Some(t) => Neuron::Lif(Lif {
                         threshold: Channelwise::Uniform(t),
                         bias,
-                        leak: Leak::NONE,
+                        leak: match leaks.get(i) {
+                            Some(&b) => Leak::from_fixed(fixed::types::U1F15::from_bits(b))
+                                .ok_or_else(|| Error::Convert {
+                                    layer: i,
+                                    message: format!("leak {b} is above 1 (Q1.15)"),
+                                })?,
+                            None => Leak::NONE,
+                        },
                         reset: Reset::Subtract,
                         membrane: Width::I32,
                     }),
@@ -151,7 +164,12 @@ pub fn encode(q: &QModel) -> Result<Vec<u8>> {
 
 /// Encodes `q` and writes it to `path` atomically; returns the bytes written.
 pub fn write(q: &QModel, path: &Path) -> Result<Vec<u8>> {
-    let bytes = encode(q)?;
+    write_leaky(q, &[], path)
+}
+
+/// [`write`] with the leaks of [`encode_leaky`].
+pub fn write_leaky(q: &QModel, leaks: &[u16], path: &Path) -> Result<Vec<u8>> {
+    let bytes = encode_leaky(q, leaks)?;
     crate::error::write_atomic(path, &bytes)?;
     Ok(bytes)
 }

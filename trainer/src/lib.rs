@@ -6,11 +6,13 @@
 //!
 //! Stages, one module each: [`data`] -> [`net`] + [`train`] -> [`convert`] -> [`quantize`]
 //! -> [`export`] -> [`eval`]; [`snn`] simulates the converted network in float with the
-//! runtime's semantics; [`pipeline`] chains them for the `ember` command.
+//! runtime's semantics; [`diet`] fine-tunes it with BPTT (DIET-SNN, hybrid STDB) using
+//! the [`surrogate`] gradients; [`pipeline`] chains them for the `ember` command.
 #![deny(missing_docs)]
 
 pub mod convert;
 pub mod data;
+pub mod diet;
 pub mod error;
 pub mod eval;
 pub mod export;
@@ -22,6 +24,7 @@ pub mod recipe;
 pub mod report;
 pub mod snn;
 pub mod stdp;
+pub mod surrogate;
 pub mod train;
 
 pub use error::{Error, Result};

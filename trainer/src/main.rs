@@ -17,8 +17,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const REF_MLP: &str = include_str!("../../recipes/ref-mlp.toml");
 
 #[derive(Parser)]
-#[command(name = "ember", version, about = "Train spiking neural networks on the host and export them as .ember files \
-    that the integer runtime runs bit-exact on Cortex-M")]
+#[command(
+    name = "ember",
+    version,
+    about = "Train spiking neural networks on the host and export them as .ember files \
+    that the integer runtime runs bit-exact on Cortex-M"
+)]
 struct Cli {
     /// More log output (-v: debug, -vv: trace). Logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -68,6 +72,34 @@ enum Command {
         /// MNIST directory: calibration (train split) and evaluation (test split) [default: bundled subset].
         #[arg(long)]
         data: Option<PathBuf>,
+    },
+    /// DIET-SNN / hybrid STDB: convert a trained ANN checkpoint, fine-tune the spiking
+    /// network with BPTT (weights, thresholds and leaks), export it and evaluate it.
+    ///
+    /// Uses the recipe's [diet] section (defaults if absent); writes <stem>.report.json
+    /// beside the model. `ember train` runs the same stage when the recipe has [diet].
+    Diet {
+        /// Checkpoint written by `ember train` (safetensors).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The recipe the checkpoint was trained with.
+        #[arg(long)]
+        recipe: PathBuf,
+        /// The .ember file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// MNIST directory [default: the bundled data/mnist-small].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Override [diet] timesteps.
+        #[arg(long)]
+        timesteps: Option<u16>,
+        /// Override [diet] epochs.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Fine-tune on the first N training samples only (the held-out slice is their last ones).
+        #[arg(long)]
+        train_samples: Option<usize>,
     },
     /// Run a model with the integer runtime on the test set: accuracy, spike rates, SOPs, MACs.
     Eval {
@@ -202,7 +234,12 @@ fn main() -> ExitCode {
         _ => tracing::Level::TRACE,
     };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_ansi(ansi).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .init();
     match run(cli.command, !cli.quiet) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -213,80 +250,223 @@ fn main() -> ExitCode {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn run(command: Command, progress: bool) -> Result<()> {
     match command {
-        Command::Train { recipe, data, out, epochs, train_samples } => {
+        Command::Train {
+            recipe,
+            data,
+            out,
+            epochs,
+            train_samples,
+        } => {
             let recipe = Recipe::load(&recipe)?;
-            let opts = Options { data: mnist_dir(data.as_deref())?, epochs, train_samples, progress };
+            let opts = Options {
+                data: mnist_dir(data.as_deref())?,
+                epochs,
+                train_samples,
+                progress,
+            };
             let report = pipeline::train(&recipe, &opts, &out, "model.ember")?;
             print_summary(&report, &out.join("model.ember"));
         }
-        Command::Convert { checkpoint, recipe, out, data } => {
+        Command::Convert {
+            checkpoint,
+            recipe,
+            out,
+            data,
+        } => {
             let recipe = Recipe::load(&recipe)?;
-            let opts = Options { data: mnist_dir(data.as_deref())?, epochs: None, train_samples: None, progress };
+            let opts = Options {
+                data: mnist_dir(data.as_deref())?,
+                epochs: None,
+                train_samples: None,
+                progress,
+            };
             let net = ember_trainer::net::Net::load(&recipe, &checkpoint)?;
             let mnist = pipeline::load_data(&recipe, &opts.data)?;
             let report = pipeline::finish(&net, &mnist, &out, &opts)?;
             pipeline::write_report(&report, &pipeline::report_path(&out))?;
             print_summary(&report, &out);
         }
-        Command::Eval { model, data, samples, timesteps, json } => {
+        Command::Diet {
+            checkpoint,
+            recipe,
+            out,
+            data,
+            timesteps,
+            epochs,
+            train_samples,
+        } => {
+            let recipe = Recipe::load(&recipe)?;
+            let opts = Options {
+                data: mnist_dir(data.as_deref())?,
+                epochs: None,
+                train_samples,
+                progress,
+            };
+            let net = ember_trainer::net::Net::load(&recipe, &checkpoint)?;
+            let mut mnist = pipeline::load_data(&recipe, &opts.data)?;
+            if let Some(n) = train_samples {
+                mnist.train.truncate(n);
+            }
+            let mut spec = recipe.diet.clone().unwrap_or_default();
+            spec.timesteps = timesteps.or(spec.timesteps);
+            spec.epochs = epochs.unwrap_or(spec.epochs);
+            let report = ember_trainer::diet::finish(&net, &mnist, &out, &opts, Some(&spec))?;
+            ember_trainer::diet::write_report(&report, &pipeline::report_path(&out))?;
+            print_summary(&report.base, &out);
+            let d = &report.diet;
+            println!(
+                "| conversion only (T={}): float / integer accuracy | {:.2}% / {:.2}% |",
+                d.timesteps,
+                100.0 * d.converted_float_accuracy,
+                100.0 * d.converted_int_accuracy
+            );
+            println!(
+                "| fine-tuning | {} epochs, {:.1} s, best epoch {} (held-out {} samples) |",
+                d.spec.epochs, d.fine_tune.seconds, d.fine_tune.best_epoch, d.heldout_samples
+            );
+            for l in &d.layers {
+                println!(
+                    "| layer {} threshold / leak | {:.4} -> {:.4} / {:.4} |",
+                    l.layer, l.theta_converted, l.theta, l.leak
+                );
+            }
+        }
+        Command::Eval {
+            model,
+            data,
+            samples,
+            timesteps,
+            json,
+        } => {
             let bytes = read(&model)?;
             let dir = mnist_dir(data.as_deref())?;
-            let test = ember_trainer::data::mnist::load_split(&dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
+            let test = ember_trainer::data::mnist::load_split(
+                &dir,
+                "t10k-images-idx3-ubyte",
+                "t10k-labels-idx1-ubyte",
+            )?;
             let n = samples.unwrap_or(test.len());
-            let e = ember_trainer::eval::evaluate(&bytes, &model, &test, n, timesteps, progress && !json)?;
+            let e = ember_trainer::eval::evaluate(
+                &bytes,
+                &model,
+                &test,
+                n,
+                timesteps,
+                progress && !json,
+            )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
             } else {
-                println!("{}: {} test samples from {}, T={}", model.display(), e.samples, dir.display(), e.timesteps);
+                println!(
+                    "{}: {} test samples from {}, T={}",
+                    model.display(),
+                    e.samples,
+                    dir.display(),
+                    e.timesteps
+                );
                 println!("  accuracy          {:.2}%", 100.0 * e.accuracy);
                 for l in &e.layers {
-                    println!("  layer {} spikes    {:.4} per neuron per step ({} neurons)", l.layer, l.spike_rate, l.neurons);
+                    println!(
+                        "  layer {} spikes    {:.4} per neuron per step ({} neurons)",
+                        l.layer, l.spike_rate, l.neurons
+                    );
                 }
                 println!("  SOPs / inference  {:.0}", e.sops_per_inference);
                 println!("  MACs / inference  {:.0}", e.macs_per_inference);
                 let pj = e.sops_per_inference * SOP_PJ + e.macs_per_inference * MAC_PJ;
-                println!("  energy estimate   {:.1} nJ (SOP {SOP_PJ} pJ, MAC {MAC_PJ} pJ)", pj / 1000.0);
+                println!(
+                    "  energy estimate   {:.1} nJ (SOP {SOP_PJ} pJ, MAC {MAC_PJ} pJ)",
+                    pj / 1000.0
+                );
                 println!("  model {} B, arena {} B", e.model_bytes, e.arena_bytes);
             }
         }
         Command::Inspect { file } => {
             let bytes = read(&file)?;
-            let text = ember_trainer::inspect::describe(&bytes).map_err(|source| Error::Model { path: file.clone(), source })?;
+            let text = ember_trainer::inspect::describe(&bytes).map_err(|source| Error::Model {
+                path: file.clone(),
+                source,
+            })?;
             print!("{text}");
         }
-        Command::Hil { board, model, data, samples, timeout, json } => {
+        Command::Hil {
+            board,
+            model,
+            data,
+            samples,
+            timeout,
+            json,
+        } => {
             let names: Vec<&str> = ember_hil::Board::ALL.iter().map(|b| b.name()).collect();
             let board = ember_hil::Board::from_name(&board).ok_or_else(|| Error::Mismatch {
-                message: format!("unknown board {board:?}; the emulated boards are {}", names.join(", ")),
+                message: format!(
+                    "unknown board {board:?}; the emulated boards are {}",
+                    names.join(", ")
+                ),
             })?;
             let dir = mnist_dir(data.as_deref())?;
             let set = ember_hil::Samples::mnist_test(&dir, samples)?;
             if progress && !json {
-                eprintln!("building the firmware for {} and running {} samples under QEMU...", board.name(), set.len());
+                eprintln!(
+                    "building the firmware for {} and running {} samples under QEMU...",
+                    board.name(),
+                    set.len()
+                );
             }
             let r = ember_hil::run(board, &model, &set, std::time::Duration::from_secs(timeout))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
             } else {
-                let pct = |x: Option<f64>| x.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
-                println!("| {} on {} ({} samples from {}) | value |", model.display(), r.board, r.samples, dir.display());
+                let pct =
+                    |x: Option<f64>| x.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
+                println!(
+                    "| {} on {} ({} samples from {}) | value |",
+                    model.display(),
+                    r.board,
+                    r.samples,
+                    dir.display()
+                );
                 println!("|---|---|");
-                println!("| agreement with the host runtime | {:.2}% |", 100.0 * r.agreement);
-                println!("| host accuracy / board accuracy | {} / {} |", pct(r.host_accuracy), pct(r.board_accuracy));
-                println!("| instructions per inference | {:.0} |", r.instructions_per_inference);
-                println!("| SOPs / MACs per inference | {:.0} / {:.0} |", r.sops_per_inference, r.macs_per_inference);
-                println!("| flash / RAM bytes | {} / {} |", r.flash_bytes, r.ram_bytes);
+                println!(
+                    "| agreement with the host runtime | {:.2}% |",
+                    100.0 * r.agreement
+                );
+                println!(
+                    "| host accuracy / board accuracy | {} / {} |",
+                    pct(r.host_accuracy),
+                    pct(r.board_accuracy)
+                );
+                println!(
+                    "| instructions per inference | {:.0} |",
+                    r.instructions_per_inference
+                );
+                println!(
+                    "| SOPs / MACs per inference | {:.0} / {:.0} |",
+                    r.sops_per_inference, r.macs_per_inference
+                );
+                println!(
+                    "| flash / RAM bytes | {} / {} |",
+                    r.flash_bytes, r.ram_bytes
+                );
                 if let Some(d) = &r.first_disagreement {
                     println!("first disagreement: {d}");
                 }
             }
             if r.agreement < 1.0 {
-                return Err(Error::Mismatch { message: format!("the board disagrees with the host on {:.2}% of the samples", 100.0 * (1.0 - r.agreement)) });
+                return Err(Error::Mismatch {
+                    message: format!(
+                        "the board disagrees with the host on {:.2}% of the samples",
+                        100.0 * (1.0 - r.agreement)
+                    ),
+                });
             }
         }
         Command::Stdp {
@@ -338,21 +518,51 @@ fn run(command: Command, progress: bool) -> Result<()> {
             };
             let r = stdp::run(&opts)?;
             println!();
-            println!("| STDP, {} neurons ({} training images, {}) | value |", neurons, r.train_images, opts.data.display());
+            println!(
+                "| STDP, {} neurons ({} training images, {}) | value |",
+                neurons,
+                r.train_images,
+                opts.data.display()
+            );
             println!("|---|---|");
-            println!("| training speed | {:.0} images/s ({:.1} s) |", r.images_per_second, r.train_seconds);
-            println!("| accuracy, float network | {:.2}% |", 100.0 * r.float.accuracy);
-            println!("| accuracy, integer runtime (T={}) | {:.2}% |", r.runtime.timesteps, 100.0 * r.runtime.accuracy);
-            println!("| float/runtime agreement | {:.2}% |", 100.0 * r.float_runtime_agreement);
+            println!(
+                "| training speed | {:.0} images/s ({:.1} s) |",
+                r.images_per_second, r.train_seconds
+            );
+            println!(
+                "| accuracy, float network | {:.2}% |",
+                100.0 * r.float.accuracy
+            );
+            println!(
+                "| accuracy, integer runtime (T={}) | {:.2}% |",
+                r.runtime.timesteps,
+                100.0 * r.runtime.accuracy
+            );
+            println!(
+                "| float/runtime agreement | {:.2}% |",
+                100.0 * r.float_runtime_agreement
+            );
             println!("| synapses pruned | {:.1}% |", 100.0 * r.sparsity);
-            println!("| weight levels | {} ({:.1} bits) |", r.config.levels, r.weight_bits);
+            println!(
+                "| weight levels | {} ({:.1} bits) |",
+                r.config.levels, r.weight_bits
+            );
             println!("| model size | {} B |", r.model_bytes);
-            println!("| SOPs / inference, energy (0.9 pJ/SOP) | {:.0}, {:.1} nJ |", r.runtime.sops_per_inference, r.energy_pj_per_inference / 1000.0);
+            println!(
+                "| SOPs / inference, energy (0.9 pJ/SOP) | {:.0}, {:.1} nJ |",
+                r.runtime.sops_per_inference,
+                r.energy_pj_per_inference / 1000.0
+            );
             println!("report: {}", out.join("report.json").display());
         }
         Command::Demo { out, epochs } => {
             let recipe = Recipe::parse(REF_MLP, Path::new("recipes/ref-mlp.toml"))?;
-            let opts = Options { data: ember_trainer::data::bundled_mnist()?, epochs: Some(epochs), train_samples: None, progress };
+            let opts = Options {
+                data: ember_trainer::data::bundled_mnist()?,
+                epochs: Some(epochs),
+                train_samples: None,
+                progress,
+            };
             let report = pipeline::train(&recipe, &opts, &out, "ref-mlp.ember")?;
             print_summary(&report, &out.join("ref-mlp.ember"));
         }
@@ -362,21 +572,53 @@ fn run(command: Command, progress: bool) -> Result<()> {
 
 fn print_summary(r: &Report, model: &Path) {
     let e = &r.snn_int;
-    let rates: Vec<String> = e.layers.iter().map(|l| format!("{:.3}", l.spike_rate)).collect();
+    let rates: Vec<String> = e
+        .layers
+        .iter()
+        .map(|l| format!("{:.3}", l.spike_rate))
+        .collect();
     println!();
-    println!("{} -> {} ({} B, arena {} B)", r.model, model.display(), e.model_bytes, e.arena_bytes);
-    println!("| metric ({} test samples from {}) | value |", r.test_samples, r.data);
+    println!(
+        "{} -> {} ({} B, arena {} B)",
+        r.model,
+        model.display(),
+        e.model_bytes,
+        e.arena_bytes
+    );
+    println!(
+        "| metric ({} test samples from {}) | value |",
+        r.test_samples, r.data
+    );
     println!("|---|---|");
     if r.epochs > 0 {
-        let rate = r.train_samples_per_second.map_or(String::new(), |v| format!(", {v:.0} samples/s after warm-up"));
-        println!("| ANN training ({} samples x {} epochs) | {:.1} s{rate} |", r.train_samples, r.epochs, r.train_seconds);
+        let rate = r.train_samples_per_second.map_or(String::new(), |v| {
+            format!(", {v:.0} samples/s after warm-up")
+        });
+        println!(
+            "| ANN training ({} samples x {} epochs) | {:.1} s{rate} |",
+            r.train_samples, r.epochs, r.train_seconds
+        );
     }
     println!("| ANN accuracy (float) | {:.2}% |", 100.0 * r.ann_accuracy);
-    println!("| SNN accuracy (float, T={}) | {:.2}% |", e.timesteps, 100.0 * r.snn_float_accuracy);
-    println!("| SNN accuracy (integer runtime, T={}) | {:.2}% |", e.timesteps, 100.0 * e.accuracy);
-    println!("| float/integer agreement | {:.2}% |", 100.0 * r.float_int_agreement);
+    println!(
+        "| SNN accuracy (float, T={}) | {:.2}% |",
+        e.timesteps,
+        100.0 * r.snn_float_accuracy
+    );
+    println!(
+        "| SNN accuracy (integer runtime, T={}) | {:.2}% |",
+        e.timesteps,
+        100.0 * e.accuracy
+    );
+    println!(
+        "| float/integer agreement | {:.2}% |",
+        100.0 * r.float_int_agreement
+    );
     println!("| spike rate per LIF layer | {} |", rates.join(", "));
-    println!("| SOPs / MACs per inference | {:.0} / {:.0} |", e.sops_per_inference, e.macs_per_inference);
+    println!(
+        "| SOPs / MACs per inference | {:.0} / {:.0} |",
+        e.sops_per_inference, e.macs_per_inference
+    );
     println!(
         "| energy estimate (SOP {} pJ, MAC {} pJ) | {:.1} nJ (dense int8 ANN: {:.1} nJ) |",
         r.energy.sop_pj,

@@ -60,8 +60,21 @@ pub fn train(recipe: &Recipe, opts: &Options, out: &Path, model_name: &str) -> R
     tracing::info!(seconds = train_seconds, "training done");
     net.save(&out.join("checkpoint.safetensors"))?;
     let model = out.join(model_name);
-    let report = finish(&net, &data, &model, opts)?;
     let train_samples_per_second = stats.samples_per_second;
+    if recipe.diet.is_some() {
+        // Convert, fine-tune (DIET-SNN / STDB), export, evaluate.
+        let mut d = crate::diet::finish(&net, &data, &model, opts, None)?;
+        d.base = Report {
+            train_samples: data.train.len(),
+            epochs,
+            train_seconds,
+            train_samples_per_second,
+            ..d.base
+        };
+        crate::diet::write_report(&d, &report_path(&model))?;
+        return Ok(d.base);
+    }
+    let report = finish(&net, &data, &model, opts)?;
     let report = Report {
         train_samples: data.train.len(),
         epochs,

@@ -40,6 +40,9 @@ pub struct Recipe {
     /// ANN-to-SNN conversion settings.
     #[serde(default)]
     pub convert: ConvertSpec,
+    /// DIET-SNN / hybrid STDB fine-tuning after conversion ([`crate::diet`]); absent: none.
+    #[serde(default)]
+    pub diet: Option<crate::diet::DietSpec>,
     /// Where the recipe was read from (for error messages).
     #[serde(skip)]
     pub path: PathBuf,
@@ -242,6 +245,9 @@ impl Recipe {
         }
         if self.convert.calibration_samples == 0 {
             return Err(self.err("convert.calibration_samples must be positive"));
+        }
+        if let Some(d) = &self.diet {
+            d.check().map_err(|m| self.err(format!("diet: {m}")))?;
         }
         self.shapes().map(|_| ())
     }

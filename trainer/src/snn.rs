@@ -6,8 +6,12 @@
 //!   drives that layer at every timestep.
 //! - Every timestep runs the layers in order, so a spike crosses the whole network within
 //!   the timestep it is emitted in.
-//! - LIF layer (no leak): `u += bias + input`; where `u >= theta` it spikes (output 1) and
-//!   `u -= theta` (soft reset). Membranes start at 0.
+//! - LIF layer: `u <- leak(u) + bias + input`; where `u >= theta` it spikes (output 1) and
+//!   `u -= theta` (soft reset). Membranes start at 0. Without leak (the conversion's
+//!   default) `leak(u) = u`; with a Q1.15 leak `l < 1` ([`simulate_leaky`]) the runtime
+//!   computes `floor(u_int * l)` on the integer membrane `u_int = u * s` (`s` = the layer's
+//!   quantization scale, [`quant_scale`]), so the float simulation uses
+//!   `floor(u * s * l) / s`.
 //! - Average pool: the *sum* of its window's spikes (0..k²).
 //! - Readout (leak 0): `u = bias + input` at each timestep, added to the class score; the
 //!   class is the first highest score.
@@ -62,6 +66,30 @@ pub fn simulate(snn: &Snn, data: &Split, n: usize, timesteps: u16) -> Result<Sim
 /// [`simulate`] with a progress bar on stderr when `show` is true.
 pub fn simulate_with_progress(
     snn: &Snn,
+    data: &Split,
+    n: usize,
+    timesteps: u16,
+    show: bool,
+) -> Result<SimResult> {
+    simulate_leaky(snn, &[], data, n, timesteps, show)
+}
+
+/// The runtime's Q1.15 leak for a multiplier `l` (clamped to [0, 1]): `round(l * 2^15)`.
+pub fn leak_bits(l: f32) -> u16 {
+    (l.clamp(0.0, 1.0) * 32768.0).round() as u16
+}
+
+/// Membrane units per float unit of a layer with effective weights `weight`, as
+/// [`crate::quantize`] computes it: `127 / max|w|`.
+pub fn quant_scale(weight: &[f32]) -> f32 {
+    127.0 / weight.iter().fold(0.0f32, |m, w| m.max(w.abs()))
+}
+
+/// [`simulate_with_progress`] with a membrane leak per layer: `leaks[i]` is the Q1.15 leak
+/// of layer `i` of `snn` ([`leak_bits`]; missing entries and `1 << 15` mean no leak).
+pub fn simulate_leaky(
+    snn: &Snn,
+    leaks: &[u16],
     data: &Split,
     n: usize,
     timesteps: u16,
@@ -126,7 +154,19 @@ pub fn simulate_with_progress(
                         match l.syn.threshold {
                             Some(theta) => {
                                 let u = match &mem[i] {
-                                    Some(u) => (u + cur).ctx("snn membrane")?,
+                                    Some(u) => {
+                                        let u = match leaks.get(i) {
+                                            Some(&b) if b < 1 << 15 => {
+                                                let s = quant_scale(&l.syn.weight) as f64;
+                                                ((u * (s * b as f64 / 32768.0))
+                                                    .and_then(|x| x.floor())
+                                                    .and_then(|x| x / s))
+                                                .ctx("snn leak")?
+                                            }
+                                            _ => u.clone(),
+                                        };
+                                        (u + cur).ctx("snn membrane")?
+                                    }
                                     None => cur,
                                 };
                                 let s = u
