@@ -12,15 +12,29 @@ use ember_runtime::format::*;
 fn synapses(net: &Network, scale: f32) -> (Precision, Vec<u8>, Vec<u8>, Vec<u8>, bool) {
     let (n, m) = (net.cfg.neurons, net.cfg.inputs);
     let q = |i: usize, j: usize| (net.w[j * m + i] * scale).round().clamp(0.0, 127.0) as i32;
-    let max = (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| q(i, j)).max().unwrap_or(0);
-    let precision = if max <= 7 { Precision::I4 } else { Precision::I8 };
+    let max = (0..m)
+        .flat_map(|i| (0..n).map(move |j| (i, j)))
+        .map(|(i, j)| q(i, j))
+        .max()
+        .unwrap_or(0);
+    let precision = if max <= 7 {
+        Precision::I4
+    } else {
+        Precision::I8
+    };
     let pack = |v: &[i32]| -> Vec<u8> {
         match precision {
-            Precision::I4 => v.chunks(2).map(|c| (c[0] as u8 & 0xF) | ((*c.get(1).unwrap_or(&0) as u8 & 0xF) << 4)).collect(),
+            Precision::I4 => v
+                .chunks(2)
+                .map(|c| (c[0] as u8 & 0xF) | ((*c.get(1).unwrap_or(&0) as u8 & 0xF) << 4))
+                .collect(),
             _ => v.iter().map(|&x| x as i8 as u8).collect(),
         }
     };
-    let dense: Vec<i32> = (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| q(i, j)).collect();
+    let dense: Vec<i32> = (0..m)
+        .flat_map(|i| (0..n).map(move |j| (i, j)))
+        .map(|(i, j)| q(i, j))
+        .collect();
     let (mut row_ptr, mut cols, mut kept) = (vec![0u8; 4], vec![], vec![]);
     for i in 0..m {
         for j in 0..n {
@@ -44,17 +58,30 @@ fn synapses(net: &Network, scale: f32) -> (Precision, Vec<u8>, Vec<u8>, Vec<u8>,
 /// to 127 for unquantized weights), thresholds and inhibition by the same factor.
 pub fn export(net: &Network, name: &str) -> Result<Vec<u8>> {
     let cfg = &net.cfg;
-    let top = if cfg.levels > 1 { (cfg.levels - 1).min(127) as f32 } else { 127.0 };
+    let top = if cfg.levels > 1 {
+        (cfg.levels - 1).min(127) as f32
+    } else {
+        127.0
+    };
     let scale = top / cfg.w_max;
     let (precision, values, row_ptr, cols, sparse) = synapses(net, scale);
     let thresholds: Vec<u8> = net
         .theta
         .iter()
-        .flat_map(|t| (((cfg.threshold + t * cfg.test_theta_scale) * scale).round().max(1.0) as i32).to_le_bytes())
+        .flat_map(|t| {
+            (((cfg.threshold + t * cfg.test_theta_scale) * scale)
+                .round()
+                .max(1.0) as i32)
+                .to_le_bytes()
+        })
         .collect();
     let votes: Vec<u8> = net.votes.iter().map(|&v| v.clamp(0, 127) as u8).collect();
     let storage = if sparse {
-        Storage::Sparse { row_ptr: &row_ptr, cols: &cols, values: &values }
+        Storage::Sparse {
+            row_ptr: &row_ptr,
+            cols: &cols,
+            values: &values,
+        }
     } else {
         Storage::Dense { values: &values }
     };
@@ -68,11 +95,17 @@ pub fn export(net: &Network, name: &str) -> Result<Vec<u8>> {
     let hidden = Layer::Dense(Dense {
         outputs: cfg.neurons as u16,
         weights: Weights { precision, storage },
-        neuron: Neuron::Lateral(Lateral { lif, inhibition: (cfg.inhibition * scale).round() as i32 }),
+        neuron: Neuron::Lateral(Lateral {
+            lif,
+            inhibition: (cfg.inhibition * scale).round() as i32,
+        }),
     });
     let readout = Layer::Dense(Dense {
         outputs: 10,
-        weights: Weights { precision: Precision::I8, storage: Storage::Dense { values: &votes } },
+        weights: Weights {
+            precision: Precision::I8,
+            storage: Storage::Dense { values: &votes },
+        },
         neuron: Neuron::Readout(Readout {
             bias: Channelwise::Uniform(0),
             leak: Leak::ZERO,
@@ -86,11 +119,25 @@ pub fn export(net: &Network, name: &str) -> Result<Vec<u8>> {
     let desc = ModelDesc {
         name,
         timesteps: cfg.timesteps,
-        input: Input { shape: Shape { height: side, width: side, channels: 1 }, encoding: Encoding::Rate { seed: EVAL_SEED } },
+        input: Input {
+            shape: Shape {
+                height: side,
+                width: side,
+                channels: 1,
+            },
+            encoding: Encoding::Rate { seed: EVAL_SEED },
+        },
         layers,
     };
-    let mut out = vec![0u8; values.len() + row_ptr.len() + cols.len() + thresholds.len() + votes.len() + 4096];
-    let n = encode(&desc, &mut out).map_err(|source| crate::Error::Model { path: name.into(), source })?;
+    let mut out =
+        vec![
+            0u8;
+            values.len() + row_ptr.len() + cols.len() + thresholds.len() + votes.len() + 4096
+        ];
+    let n = encode(&desc, &mut out).map_err(|source| crate::Error::Model {
+        path: name.into(),
+        source,
+    })?;
     out.truncate(n);
     Ok(out)
 }

@@ -51,6 +51,10 @@ pub struct StdpConfig {
     /// Training images that make fewer spikes than this are shown again, brighter.
     #[serde(default)]
     pub min_spikes: u32,
+    /// While learning, let only the strongest of the neurons that cross their threshold in
+    /// the same step fire (so that two neurons do not learn the same image).
+    #[serde(default)]
+    pub wta_learning: bool,
 }
 
 fn one() -> f32 {
@@ -93,6 +97,7 @@ impl Default for StdpConfig {
             vote: Vote::Soft,
             test_theta_scale: 1.0,
             min_spikes: 5,
+            wta_learning: true,
         }
     }
 }
@@ -135,6 +140,8 @@ impl Xorshift32 {
 /// Scratch buffers reused across presentations (no allocation per step).
 pub(crate) struct Scratch {
     u: Vec<f32>,
+    /// Membranes before firing, for the winner-take-all choice while learning.
+    u_pre: Vec<f32>,
     trace: Vec<f32>,
     active: Vec<u32>,
     fired: Vec<u32>,
@@ -145,6 +152,7 @@ impl Scratch {
     pub fn new(cfg: &StdpConfig) -> Self {
         Scratch {
             u: vec![0.0; cfg.neurons],
+            u_pre: vec![0.0; cfg.neurons],
             trace: vec![0.0; cfg.inputs],
             active: Vec::with_capacity(cfg.inputs),
             fired: Vec::with_capacity(cfg.neurons),
@@ -158,7 +166,9 @@ impl Network {
     pub fn new(cfg: StdpConfig) -> Network {
         let mut rng = Xorshift32::new(cfg.seed as u32 ^ 0x5EED);
         let n = cfg.neurons * cfg.inputs;
-        let w = (0..n).map(|_| (rng.next() >> 8) as f32 / (1u32 << 24) as f32 * 0.3 * cfg.w_max).collect();
+        let w = (0..n)
+            .map(|_| (rng.next() >> 8) as f32 / (1u32 << 24) as f32 * 0.3 * cfg.w_max)
+            .collect();
         let mut net = Network {
             theta: vec![0.0; cfg.neurons],
             alive: vec![true; n],
@@ -179,7 +189,8 @@ impl Network {
         let sum: f32 = row.iter().sum();
         if sum > 0.0 {
             let k = self.cfg.norm / sum;
-            row.iter_mut().for_each(|w| *w = (*w * k).min(self.cfg.w_max));
+            row.iter_mut()
+                .for_each(|w| *w = (*w * k).min(self.cfg.w_max));
         }
     }
 
@@ -207,6 +218,7 @@ impl Network {
                 let row = &self.w[j * m..(j + 1) * m];
                 let drive: f32 = s.active.iter().map(|&i| row[i as usize]).sum();
                 let u = s.u[j] * cfg.leak + drive;
+                s.u_pre[j] = u;
                 if u >= cfg.threshold + self.theta[j] * theta_scale {
                     s.u[j] = 0.0;
                     s.fired.push(j as u32);
@@ -214,11 +226,27 @@ impl Network {
                     s.u[j] = u;
                 }
             }
+            // While learning, only the strongest of the neurons that crossed their threshold
+            // in the same step fires (winner-take-all), so that two neurons do not learn the
+            // same image. At inference all of them fire, as in the runtime.
+            if learn && cfg.wta_learning && s.fired.len() > 1 {
+                let over = |j: u32| s.u_pre[j as usize] - (cfg.threshold + self.theta[j as usize]);
+                let best = s.fired.iter().copied().max_by(|&a, &b| over(a).total_cmp(&over(b))).unwrap_or(0);
+                for &j in &s.fired {
+                    if j != best {
+                        s.u[j as usize] = s.u_pre[j as usize];
+                    }
+                }
+                s.fired.clear();
+                s.fired.push(best);
+            }
             // Lateral inhibition from the others that fired.
             let k = s.fired.len() as f32;
             if k > 0.0 {
                 s.u.iter_mut().for_each(|u| *u -= cfg.inhibition * k);
-                s.fired.iter().for_each(|&j| s.u[j as usize] += cfg.inhibition);
+                s.fired
+                    .iter()
+                    .for_each(|&j| s.u[j as usize] += cfg.inhibition);
             }
             for &j in &s.fired {
                 s.counts[j as usize] += 1;
@@ -272,7 +300,9 @@ impl Network {
         }
         if levels > 1 {
             let step = self.cfg.w_max / (levels - 1) as f32;
-            self.w.iter_mut().for_each(|w| *w = (*w / step).round() * step);
+            self.w
+                .iter_mut()
+                .for_each(|w| *w = (*w / step).round() * step);
         }
     }
 

@@ -15,7 +15,9 @@ pub fn receptive_fields(net: &Network, path: &Path) -> Result<()> {
     let (px, gap) = (2usize, 2usize);
     let tile = side * px + gap;
     let size = ((cols * tile + gap) as u32, (rows * tile + gap) as u32);
-    let fail = |e: &dyn std::fmt::Display| Error::Mismatch { message: format!("{}: {e}", path.display()) };
+    let fail = |e: &dyn std::fmt::Display| Error::Mismatch {
+        message: format!("{}: {e}", path.display()),
+    };
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&RGBColor(90, 90, 90)).map_err(|e| fail(&e))?;
     for j in 0..n {
@@ -30,8 +32,11 @@ pub fn receptive_fields(net: &Network, path: &Path) -> Result<()> {
             };
             let x0 = (gap + tx * tile + (i % side) * px) as i32;
             let y0 = (gap + ty * tile + (i / side) * px) as i32;
-            root.draw(&Rectangle::new([(x0, y0), (x0 + px as i32, y0 + px as i32)], color.filled()))
-                .map_err(|e| fail(&e))?;
+            root.draw(&Rectangle::new(
+                [(x0, y0), (x0 + px as i32, y0 + px as i32)],
+                color.filled(),
+            ))
+            .map_err(|e| fail(&e))?;
         }
     }
     root.present().map_err(|e| fail(&e))

@@ -81,14 +81,20 @@ fn checkpoint_path(out: &Path) -> PathBuf {
 }
 
 fn save(net: &Network, out: &Path) -> Result<()> {
-    let json = serde_json::to_vec(net).map_err(|e| Error::Checkpoint { path: checkpoint_path(out), message: e.to_string() })?;
+    let json = serde_json::to_vec(net).map_err(|e| Error::Checkpoint {
+        path: checkpoint_path(out),
+        message: e.to_string(),
+    })?;
     write_atomic(&checkpoint_path(out), &json)
 }
 
 fn load(out: &Path) -> Result<Network> {
     let path = checkpoint_path(out);
     let bytes = std::fs::read(&path).map_err(io(&path))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint { path, message: e.to_string() })
+    serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint {
+        path,
+        message: e.to_string(),
+    })
 }
 
 /// Runs `ember stdp`.
@@ -107,10 +113,19 @@ pub fn run(opts: &StdpOptions) -> Result<StdpReport> {
     }
     if train.rows * train.cols != opts.cfg.inputs {
         return Err(Error::Mismatch {
-            message: format!("{}: images have {} pixels, the network {} inputs", opts.data.display(), train.rows * train.cols, opts.cfg.inputs),
+            message: format!(
+                "{}: images have {} pixels, the network {} inputs",
+                opts.data.display(),
+                train.rows * train.cols,
+                opts.cfg.inputs
+            ),
         });
     }
-    let mut net = if opts.resume { load(&opts.out)? } else { Network::new(opts.cfg.clone()) };
+    let mut net = if opts.resume {
+        load(&opts.out)?
+    } else {
+        Network::new(opts.cfg.clone())
+    };
     let total = opts.epochs * train.len();
     let start_seen = net.seen;
     let started = Instant::now();
@@ -130,7 +145,11 @@ pub fn run(opts: &StdpOptions) -> Result<StdpReport> {
     if net.cfg.prune_every > 0 {
         net.prune_and_quantize(net.cfg.sparsity, net.cfg.levels);
     }
-    let silent = label_neurons(&mut net, &labelling, &bar(opts.quiet, labelling.len(), "label"));
+    let silent = label_neurons(
+        &mut net,
+        &labelling,
+        &bar(opts.quiet, labelling.len(), "label"),
+    );
     save(&net, &opts.out)?;
     let float = super::evaluate(&mut net, &test, &bar(opts.quiet, test.len(), "float eval"));
     super::receptive_fields(&net, &opts.out.join("receptive-fields.png"))?;
@@ -139,7 +158,11 @@ pub fn run(opts: &StdpOptions) -> Result<StdpReport> {
     write_atomic(&model_path, &bytes)?;
     let runtime = crate::eval::evaluate(&bytes, &model_path, &test, test.len(), None, !opts.quiet)?;
     let float_classes = super::train::classify(&mut net, &test);
-    let same = float_classes.iter().zip(&runtime.classes).filter(|(a, b)| **a as u16 == **b).count();
+    let same = float_classes
+        .iter()
+        .zip(&runtime.classes)
+        .filter(|(a, b)| **a as u16 == **b)
+        .count();
     let trained = net.seen - start_seen;
     let report = StdpReport {
         config: net.cfg.clone(),
@@ -150,12 +173,18 @@ pub fn run(opts: &StdpOptions) -> Result<StdpReport> {
         float,
         float_runtime_agreement: same as f64 / test.len().max(1) as f64,
         sparsity: net.sparsity() as f64,
-        weight_bits: if net.cfg.levels > 1 { (net.cfg.levels as f64).log2() } else { 0.0 },
+        weight_bits: if net.cfg.levels > 1 {
+            (net.cfg.levels as f64).log2()
+        } else {
+            0.0
+        },
         model_bytes: bytes.len(),
         energy_pj_per_inference: runtime.sops_per_inference * crate::report::SOP_PJ,
         runtime,
     };
-    let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Mismatch { message: e.to_string() })?;
+    let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Mismatch {
+        message: e.to_string(),
+    })?;
     write_atomic(&opts.out.join("report.json"), &json)?;
     Ok(report)
 }

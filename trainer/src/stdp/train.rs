@@ -69,14 +69,21 @@ pub fn label_neurons(net: &mut Network, split: &Split, bar: &ProgressBar) -> usi
             response[j * 10 + c] /= per_class[c].max(1) as f64;
         }
     }
-    let best = |j: usize| (0..10).max_by(|&a, &b| response[j * 10 + a].total_cmp(&response[j * 10 + b])).unwrap_or(0);
-    let silent = (0..n).filter(|&j| response[j * 10 + best(j)] == 0.0).count();
+    let best = |j: usize| {
+        (0..10)
+            .max_by(|&a, &b| response[j * 10 + a].total_cmp(&response[j * 10 + b]))
+            .unwrap_or(0)
+    };
+    let silent = (0..n)
+        .filter(|&j| response[j * 10 + best(j)] == 0.0)
+        .count();
     net.votes.fill(0);
     match net.cfg.vote {
         Vote::Hard => {
             let mut members = [0usize; 10];
-            let labels: Vec<Option<usize>> =
-                (0..n).map(|j| (response[j * 10 + best(j)] > 0.0).then(|| best(j))).collect();
+            let labels: Vec<Option<usize>> = (0..n)
+                .map(|j| (response[j * 10 + best(j)] > 0.0).then(|| best(j)))
+                .collect();
             labels.iter().flatten().for_each(|&c| members[c] += 1);
             for (j, l) in labels.iter().enumerate() {
                 if let Some(c) = *l {
@@ -89,7 +96,8 @@ pub fn label_neurons(net: &mut Network, split: &Split, bar: &ProgressBar) -> usi
                 let total: f64 = response[j * 10..j * 10 + 10].iter().sum();
                 if total > 0.0 {
                     for c in 0..10 {
-                        net.votes[j * 10 + c] = (64.0 * response[j * 10 + c] / total).round() as i32;
+                        net.votes[j * 10 + c] =
+                            (64.0 * response[j * 10 + c] / total).round() as i32;
                     }
                 }
             }
@@ -110,8 +118,15 @@ pub struct Evaluation {
 /// Classifies `split` by the integer class votes, as the exported readout does.
 pub fn evaluate(net: &mut Network, split: &Split, bar: &ProgressBar) -> Evaluation {
     let (classes, spikes) = vote(net, split, bar);
-    let right = classes.iter().zip(&split.labels).filter(|(a, b)| a == b).count();
-    Evaluation { accuracy: right as f64 / split.len() as f64, spikes_per_image: spikes as f64 / split.len() as f64 }
+    let right = classes
+        .iter()
+        .zip(&split.labels)
+        .filter(|(a, b)| a == b)
+        .count();
+    Evaluation {
+        accuracy: right as f64 / split.len() as f64,
+        spikes_per_image: spikes as f64 / split.len() as f64,
+    }
 }
 
 /// The float network's class for every image of `split`.
