@@ -883,6 +883,12 @@ fn accuracy_of(classes: &[u32], labels: &[u8]) -> f64 {
         / classes.len().max(1) as f64
 }
 
+/// Size of the held-out slice (the last training samples) for `n` training samples:
+/// `spec.holdout`, at most `n / 5`.
+pub fn holdout(spec: &DietSpec, n: usize) -> usize {
+    spec.holdout.min(n / 5)
+}
+
 /// Converts a trained ANN (at the `[diet]` timesteps), fine-tunes it, writes the model to
 /// `model`, evaluates float and integer on the test split and returns the report (ANN
 /// training fields zero). `spec` overrides the recipe's `[diet]` (default settings if
@@ -926,7 +932,7 @@ pub fn finish(
     );
 
     let n = data.train.len();
-    let h = spec.holdout.min(n / 5);
+    let h = holdout(&spec, n);
     let train: Vec<usize> = (0..n - h).collect();
     let heldout: Vec<usize> = (n - h..n).collect();
     tracing::info!(

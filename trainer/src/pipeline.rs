@@ -55,7 +55,15 @@ pub fn train(recipe: &Recipe, opts: &Options, out: &Path, model_name: &str) -> R
     let net = Net::init(recipe)?;
     tracing::info!(recipe = %recipe.path.display(), samples = data.train.len(), epochs, "training the ANN");
     let start = Instant::now();
-    let stats = crate::train::train(&net, &data.train, epochs, opts.progress)?;
+    let stats = match &recipe.diet {
+        // DIET keeps the best epoch on the last training samples: the ANN must not see them.
+        Some(d) => {
+            let mut ann = data.train.clone();
+            ann.truncate(ann.len() - crate::diet::holdout(d, ann.len()));
+            crate::train::train(&net, &ann, epochs, opts.progress)?
+        }
+        None => crate::train::train(&net, &data.train, epochs, opts.progress)?,
+    };
     let train_seconds = start.elapsed().as_secs_f64();
     tracing::info!(seconds = train_seconds, "training done");
     net.save(&out.join("checkpoint.safetensors"))?;
@@ -65,7 +73,7 @@ pub fn train(recipe: &Recipe, opts: &Options, out: &Path, model_name: &str) -> R
         // Convert, fine-tune (DIET-SNN / STDB), export, evaluate.
         let mut d = crate::diet::finish(&net, &data, &model, opts, None)?;
         d.base = Report {
-            train_samples: data.train.len(),
+            train_samples: d.diet.train_samples,
             epochs,
             train_seconds,
             train_samples_per_second,
