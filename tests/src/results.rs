@@ -47,8 +47,16 @@ impl Results {
             ));
         }
         let calibration = (r.u32()?, r.u32()?);
+        // Records have a fixed size, so the footer's place follows from the file's length.
+        let record_len = 2 + 4 * classes + 4 * layers + 24;
+        let body = bytes.len().saturating_sub(r.at + 12);
+        if body % record_len != 0 {
+            return Err(format!(
+                "{body} bytes of records are not whole {record_len}-byte records (run died?)"
+            ));
+        }
         let mut records = Vec::new();
-        while r.bytes.get(r.at..r.at + 4) != Some(b"DONE") {
+        for _ in 0..body / record_len {
             let class = r.u16()?;
             let readout = (0..classes)
                 .map(|_| r.u32().map(|v| v as i32))
@@ -64,7 +72,9 @@ impl Results {
                 ticks,
             });
         }
-        r.take(4)?;
+        if r.take(4)? != b"DONE" {
+            return Err("no footer (run died?)".into());
+        }
         let count = r.u32()? as usize;
         let stack_peak_bytes = r.u32()?;
         if count != records.len() || r.at != bytes.len() {
@@ -128,5 +138,70 @@ impl<'a> Reader<'a> {
     fn u64(&mut self) -> Result<u64, String> {
         self.take(8)
             .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A results file as the firmware writes it: 2 classes, 1 layer, the given records.
+    fn file(records: &[(u16, [i32; 2], u32)], footer: bool) -> Vec<u8> {
+        let mut b = b"EMBRRES1".to_vec();
+        b.extend(25_000_000u32.to_le_bytes());
+        b.extend(2u16.to_le_bytes());
+        b.extend(1u16.to_le_bytes());
+        b.extend(200_000u32.to_le_bytes());
+        b.extend(320_000u32.to_le_bytes());
+        for (class, readout, spikes) in records {
+            b.extend(class.to_le_bytes());
+            readout.iter().for_each(|v| b.extend(v.to_le_bytes()));
+            b.extend(spikes.to_le_bytes());
+            [7u64, 0, 1000]
+                .iter()
+                .for_each(|v| b.extend(v.to_le_bytes()));
+        }
+        if footer {
+            b.extend(b"DONE");
+            b.extend((records.len() as u32).to_le_bytes());
+            b.extend(9000u32.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn reads_what_the_firmware_writes() {
+        let r = Results::parse(&file(&[(1, [-5, 9], 3), (0, [4, -4], 0)], true), 2, 1).unwrap();
+        assert_eq!(r.records.len(), 2);
+        assert_eq!(
+            r.records[0],
+            BoardResult {
+                class: 1,
+                readout: vec![-5, 9],
+                spikes: vec![3],
+                sops: 7,
+                macs: 0,
+                ticks: 1000
+            }
+        );
+        assert_eq!(r.stack_peak_bytes, 9000);
+        assert_eq!(r.instructions(1000), 625.0);
+        r.check_calibration().unwrap();
+    }
+
+    #[test]
+    fn a_run_that_died_is_refused() {
+        let e = Results::parse(&file(&[(1, [-5, 9], 3)], false), 2, 1).unwrap_err();
+        assert!(e.contains("run died"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_clock_is_caught() {
+        let mut r = Results::parse(&file(&[], true), 2, 1).unwrap();
+        r.tick_hz = 12_000_000;
+        assert!(r
+            .check_calibration()
+            .unwrap_err()
+            .contains("SysTick clock (12000000 Hz)"));
     }
 }
