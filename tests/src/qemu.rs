@@ -42,20 +42,33 @@ pub fn available() -> bool {
 
 /// Runs `firmware` on `samples`; kills QEMU after `timeout`.
 pub fn run(firmware: &Firmware, samples: &Samples, timeout: Duration) -> Result<Run, HilError> {
+    run_with(firmware, samples, None, timeout)
+}
+
+/// [`run`], asking the firmware to fail on purpose: `self_test` is `"panic"` or
+/// `"hard-fault"` (its third argument). Checks that failures reach the host.
+pub fn run_with(
+    firmware: &Firmware,
+    samples: &Samples,
+    self_test: Option<&str>,
+    timeout: Duration,
+) -> Result<Run, HilError> {
     let board = firmware.board;
     let dir = tempfile::tempdir().map_err(HilError::io(std::env::temp_dir()))?;
     let samples_path = dir.path().join("samples.bin");
     std::fs::write(&samples_path, samples.bytes()).map_err(HilError::io(&samples_path))?;
     let (cpu, machine) = board.qemu_cpu_machine();
     let icount = format!("shift={ICOUNT_SHIFT}");
+    let mut semihosting =
+        "enable=on,target=native,arg=ember,arg=samples.bin,arg=results.bin".to_string();
+    if let Some(what) = self_test {
+        semihosting += &format!(",arg={what}");
+    }
     let mut child = Command::new(QEMU)
         .current_dir(dir.path())
         .args(["-cpu", cpu, "-machine", machine, "-nographic"])
         .args(["-icount", &icount])
-        .args([
-            "-semihosting-config",
-            "enable=on,target=native,arg=ember,arg=samples.bin,arg=results.bin",
-        ])
+        .args(["-semihosting-config", &semihosting])
         .arg("-kernel")
         .arg(&firmware.elf)
         .stdin(Stdio::null())

@@ -263,3 +263,48 @@ fn model_too_big_is_refused_with_sizes() {
         other => panic!("expected DoesNotFit, got {other:?}"),
     }
 }
+
+/// A panic ends the run with status 101 and its message, on every core type.
+#[test]
+fn panic_reaches_the_host() {
+    if !qemu_or_skip("panic_reaches_the_host") {
+        return;
+    }
+    let samples = samples(&bundled_model()).first(1);
+    for board in [Board::QemuMps2An386, Board::QemuMicrobit] {
+        match qemu::run_with(firmware(board), &samples, Some("panic"), TIMEOUT) {
+            Err(HilError::Firmware {
+                status: 101,
+                message,
+                ..
+            }) => assert!(
+                message.starts_with("panicked: panicked at ")
+                    && message.ends_with("self-test panic requested on the command line"),
+                "{board}: {message}"
+            ),
+            other => panic!("{board}: expected a panic, got {other:?}"),
+        }
+    }
+}
+
+/// A hard fault ends the run with status 2 and the faulting address.
+#[test]
+fn hard_fault_reaches_the_host() {
+    if !qemu_or_skip("hard_fault_reaches_the_host") {
+        return;
+    }
+    let samples = samples(&bundled_model()).first(1);
+    for board in [Board::QemuMps2An386, Board::QemuMicrobit] {
+        match qemu::run_with(firmware(board), &samples, Some("hard-fault"), TIMEOUT) {
+            Err(HilError::Firmware {
+                status: 2, message, ..
+            }) => {
+                assert!(
+                    message.starts_with("hard fault at pc 0x"),
+                    "{board}: {message}"
+                )
+            }
+            other => panic!("{board}: expected a hard fault, got {other:?}"),
+        }
+    }
+}

@@ -40,20 +40,35 @@ pub struct Paths {
     pub samples: Path,
     /// The results file written by [`crate::record::Writer`].
     pub results: Path,
+    /// Argument 3, `panic` or `hard-fault`: end the run that way once the model is loaded,
+    /// so that the host can check it sees the failure and its message.
+    pub self_test: Option<SelfTest>,
+}
+
+/// A failure the host can ask for (argument 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfTest {
+    /// `panic`: panic with a known message.
+    Panic,
+    /// `hard-fault`: execute an undefined instruction.
+    HardFault,
 }
 
 impl Paths {
-    /// Paths from the command line (arguments 1 and 2), or the default names.
+    /// Paths from the command line (arguments 1 and 2), or the default names; argument 3.
     pub fn from_args() -> Paths {
         let mut paths = Paths {
             samples: Path::new("samples.bin"),
             results: Path::new("results.bin"),
+            self_test: None,
         };
         if let Ok(args) = env::args::<{ 2 * PATH_MAX + 32 }>() {
             for (i, arg) in (&args).enumerate() {
                 match (i, arg) {
                     (1, Ok(a)) => paths.samples = Path::new(a),
                     (2, Ok(a)) => paths.results = Path::new(a),
+                    (3, Ok("panic")) => paths.self_test = Some(SelfTest::Panic),
+                    (3, Ok("hard-fault")) => paths.self_test = Some(SelfTest::HardFault),
                     _ => {}
                 }
             }

@@ -72,6 +72,11 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
         model.timesteps()
     );
     let paths = host::Paths::from_args();
+    match paths.self_test {
+        Some(host::SelfTest::Panic) => panic!("self-test panic requested on the command line"),
+        Some(host::SelfTest::HardFault) => cortex_m::asm::udf(),
+        None => {}
+    }
     let mut samples = host::Samples::open(&paths, model.input_len());
     let layers = model.desc().layers.len();
     let calibration = counter::calibrate(&mut hw.counter);
