@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::{env, fs};
 
 /// Bytes of RAM kept free for the stack, checked at link time. The firmware measures its
-/// real peak and reports it in every results file: 8.6 to 8.8 KiB on the four QEMU boards,
+/// real peak and reports it in every results file: 8,704 to 9,092 bytes on the QEMU boards,
 /// nearly all of it in `Model::from_bytes` (see firmware/BENCHMARKS-firmware.md).
 pub const STACK_RESERVE: u64 = 10 * 1024;
 
