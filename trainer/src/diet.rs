@@ -48,7 +48,7 @@ use crate::report::{Energy, LayerConversion, Report};
 use crate::surrogate::{spike, Surrogate, NEVER};
 
 /// Which surrogate a recipe names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SurrogateKind {
     /// `alpha * exp(-beta * dt)` (hybrid STDB).

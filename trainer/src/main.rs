@@ -100,6 +100,9 @@ enum Command {
         /// Fine-tune on the first N training samples only (the held-out slice is their last ones).
         #[arg(long)]
         train_samples: Option<usize>,
+        /// Override [diet] surrogate: linear (DIET-SNN) or stdb (hybrid conversion + STDB).
+        #[arg(long, value_enum)]
+        surrogate: Option<ember_trainer::diet::SurrogateKind>,
     },
     /// Run a model with the integer runtime on the test set: accuracy, spike rates, SOPs, MACs.
     Eval {
@@ -302,6 +305,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
             timesteps,
             epochs,
             train_samples,
+            surrogate,
         } => {
             let recipe = Recipe::load(&recipe)?;
             let opts = Options {
@@ -318,6 +322,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
             let mut spec = recipe.diet.clone().unwrap_or_default();
             spec.timesteps = timesteps.or(spec.timesteps);
             spec.epochs = epochs.unwrap_or(spec.epochs);
+            spec.surrogate = surrogate.unwrap_or(spec.surrogate);
             let report = ember_trainer::diet::finish(&net, &mnist, &out, &opts, Some(&spec))?;
             ember_trainer::diet::write_report(&report, &pipeline::report_path(&out))?;
             print_summary(&report.base, &out);
