@@ -200,8 +200,12 @@ impl Synapse<'_, '_> {
             }
             Drive::Events(events) => {
                 // When no membrane can leave its range this step, skip the saturation checks.
-                let peak = mem.iter().map(|m| m.get().unsigned_abs()).max().unwrap_or(0);
-                let saturate = peak as u64 + self.plan.bound > M::MAX as u64;
+                // 16-bit membranes always saturate: their bound rarely fits, and one kernel
+                // variant fewer keeps the firmware small.
+                let saturate = M::MAX < i32::MAX || {
+                    let peak = mem.iter().map(|m| m.get().unsigned_abs()).max().unwrap_or(0);
+                    peak as u64 + self.plan.bound > M::MAX as u64
+                };
                 let kernel = Scatter { conv: self.conv, plan: self.plan, events, mem, saturate };
                 weights::with_rows(self.weights, channels, kernel)
             }
