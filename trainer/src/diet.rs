@@ -904,6 +904,10 @@ pub fn finish(
         .cloned()
         .or_else(|| net.recipe.diet.clone())
         .unwrap_or_default();
+    spec.check().map_err(|message| Error::Recipe {
+        path: net.recipe.path.clone(),
+        message: format!("diet: {message}"),
+    })?;
     let mut recipe = net.recipe.clone();
     if let Some(t) = spec.timesteps {
         recipe.timesteps = t;

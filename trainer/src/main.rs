@@ -103,6 +103,9 @@ enum Command {
         /// Override [diet] surrogate: linear (DIET-SNN) or stdb (hybrid conversion + STDB).
         #[arg(long, value_enum)]
         surrogate: Option<ember_trainer::diet::SurrogateKind>,
+        /// Override [diet] lr (peak learning rate).
+        #[arg(long)]
+        lr: Option<f64>,
     },
     /// Run a model with the integer runtime on the test set: accuracy, spike rates, SOPs, MACs.
     Eval {
@@ -306,6 +309,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
             epochs,
             train_samples,
             surrogate,
+            lr,
         } => {
             let recipe = Recipe::load(&recipe)?;
             let opts = Options {
@@ -323,6 +327,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
             spec.timesteps = timesteps.or(spec.timesteps);
             spec.epochs = epochs.unwrap_or(spec.epochs);
             spec.surrogate = surrogate.unwrap_or(spec.surrogate);
+            spec.lr = lr.unwrap_or(spec.lr);
             let report = ember_trainer::diet::finish(&net, &mnist, &out, &opts, Some(&spec))?;
             ember_trainer::diet::write_report(&report, &pipeline::report_path(&out))?;
             print_summary(&report.base, &out);

@@ -43,7 +43,11 @@ fn linear_surrogate_matches_hand_computed_gradients() {
     // theta = 2: z = u/2 - 1 = -0.25, 0, 0.5, 1.25; g = 0.3 max(0, 1 - |z|).
     let u = [1.5, 2.0, 3.0, 4.5];
     let (spikes, du, dtheta) = grads(&u, 2.0, &[1.0; 4], &s);
-    assert_eq!(spikes, vec![0.0, 1.0, 1.0, 1.0], "u >= theta fires, as the runtime");
+    assert_eq!(
+        spikes,
+        vec![0.0, 1.0, 1.0, 1.0],
+        "u >= theta fires, as the runtime"
+    );
     let g = [0.225, 0.3, 0.15, 0.0];
     for i in 0..4 {
         close(s.grad(u[i] / 2.0 - 1.0, 1.0), g[i], "g");
@@ -114,8 +118,15 @@ fn leaky_float_simulation_matches_the_integer_runtime() {
     let s = convert(&trained(&r, &m), &m.train).unwrap();
     let n = 300;
     let q = quantize::quantize(&s).unwrap();
-    let none = eval::evaluate(&export::encode(&q).unwrap(), Path::new("m"), &m.test, n, None, false)
-        .unwrap();
+    let none = eval::evaluate(
+        &export::encode(&q).unwrap(),
+        Path::new("m"),
+        &m.test,
+        n,
+        None,
+        false,
+    )
+    .unwrap();
     let leaks = [snn::leak_bits(0.6), 1 << 15];
     let sim = snn::simulate_leaky(&s, &leaks, &m.test, n, 6, false).unwrap();
     let bytes = export::encode_leaky(&q, &leaks).unwrap();
@@ -204,7 +215,11 @@ fn tiny_diet_fine_tune_keeps_accuracy_and_exports_its_leak() {
         x => panic!("{x:?}"),
     }
     for e in h {
-        assert!(e.leaks.iter().all(|l| (0.0..=1.0).contains(l)), "{:?}", e.leaks);
+        assert!(
+            e.leaks.iter().all(|l| (0.0..=1.0).contains(l)),
+            "{:?}",
+            e.leaks
+        );
         assert!(e.thresholds.iter().all(|&t| t > 0.0));
     }
 }
@@ -213,12 +228,18 @@ fn tiny_diet_fine_tune_keeps_accuracy_and_exports_its_leak() {
 #[test]
 fn stdb_fine_tune_runs_and_defaults_parse() {
     let d = DietSpec::default();
-    assert_eq!((d.epochs, d.surrogate, d.alpha, d.beta), (3, SurrogateKind::Linear, 0.3, 0.01));
+    assert_eq!(
+        (d.epochs, d.surrogate, d.alpha, d.beta),
+        (3, SurrogateKind::Linear, 0.3, 0.01)
+    );
     let e = Recipe::parse(
         "name = \"x\"\ntimesteps = 4\ninput = [28, 28, 1]\n[[layers]]\nkind = \"dense\"\noutputs = 10\n[diet]\nlr = -1\n",
         Path::new("bad.toml"),
     );
-    assert!(e.unwrap_err().to_string().contains("diet: epochs, batch and lr must be positive"));
+    assert!(e
+        .unwrap_err()
+        .to_string()
+        .contains("diet: epochs, batch and lr must be positive"));
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../recipes");
     let r = Recipe::load(&root.join("ref-mlp-diet.toml")).unwrap();
     assert!(r.diet.is_some());
