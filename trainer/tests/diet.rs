@@ -265,3 +265,26 @@ fn stdb_fine_tune_runs_and_defaults_parse() {
     assert!(h[1].loss.is_finite() && h[1].loss > 0.0);
     assert!(rep.base.float_int_agreement >= 0.9);
 }
+
+/// The shipped DIET models keep their accuracy on the 500 bundled test images (measured with
+/// `ember eval --model models/ref-mlp-diet-tT.ember`: T=1 98.00%, T=2 98.40%, T=4 99.00%),
+/// and the T=2 one carries its learned leak (32741 / 32768).
+#[test]
+fn shipped_diet_models_run_on_the_bundled_test_set() {
+    let m = Mnist::load(&bundled_dir()).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    for (t, min) in [(1u16, 0.975), (2, 0.98), (4, 0.985)] {
+        let path = root.join(format!("ref-mlp-diet-t{t}.ember"));
+        let bytes = std::fs::read(&path).unwrap();
+        let e = eval::evaluate(&bytes, &path, &m.test, 500, None, false).unwrap();
+        assert_eq!(e.timesteps, t);
+        assert!(e.accuracy >= min, "{}: {}", path.display(), e.accuracy);
+        if t == 2 {
+            let model = ember_runtime::Model::from_bytes(&bytes).unwrap();
+            match &model.desc().layers[0] {
+                Layer::Dense(d) => assert_eq!(d.neuron.lif().unwrap().leak.to_bits(), 32741),
+                l => panic!("{l:?}"),
+            }
+        }
+    }
+}
