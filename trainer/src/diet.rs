@@ -231,6 +231,7 @@ struct Syn {
 }
 
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // a handful per network
 enum DLayer {
     Syn(Syn),
     Pool(usize),
@@ -405,12 +406,11 @@ impl DietNet {
 
     /// A snapshot of every parameter's values.
     fn snapshot(&self) -> Result<Vec<Tensor>> {
-        Ok(self
-            .vars(true, true)
+        self.vars(true, true)
             .iter()
             .map(|v| v.as_tensor().copy())
             .collect::<candle_core::Result<_>>()
-            .ctx("snapshot")?)
+            .ctx("snapshot")
     }
 
     fn restore(&self, snap: &[Tensor]) -> Result<()> {
