@@ -38,7 +38,10 @@ struct Cli {
 enum Command {
     /// Train a recipe's ANN, convert it to an integer SNN, export and evaluate it.
     ///
-    /// Writes checkpoint.safetensors, model.ember and report.json into --out.
+    /// Writes checkpoint.safetensors, model.ember and report.json into --out. With a [diet]
+    /// section (e.g. recipes/ref-mlp-diet.toml) the converted SNN is fine-tuned with BPTT
+    /// (DIET-SNN / hybrid STDB, see `ember diet`) before export; the ANN then trains without
+    /// the held-out slice that fine-tuning picks its best epoch on.
     Train {
         /// Recipe (TOML): layers, timesteps, training and conversion settings (see recipes/).
         #[arg(long)]
