@@ -3,8 +3,9 @@
 //! engine. `cargo +nightly fuzz run load_and_run_sealed --fuzz-dir fuzz`
 #![no_main]
 
+mod run_model;
+
 use ember_runtime::format::HEADER_LEN;
-use ember_runtime::{Engine, Model};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,12 +19,5 @@ fuzz_target!(|data: &[u8]| {
     bytes[4..8].copy_from_slice(&[1, 0, 0, 0]);
     bytes[8..12].copy_from_slice(&payload_len.to_le_bytes());
     bytes[12..16].copy_from_slice(&crc.to_le_bytes());
-    let Ok(model) = Model::from_bytes(&bytes) else { return };
-    if model.arena_bytes() > 1 << 20 || model.input_len() > 1 << 16 {
-        return;
-    }
-    let mut arena = vec![0u8; model.arena_bytes()];
-    let mut engine = Engine::new(&model, &mut arena).expect("arena of arena_bytes() is enough");
-    let input: Vec<u8> = data.iter().cycle().take(model.input_len()).copied().collect();
-    let _ = engine.run_for(&input, model.timesteps().min(8));
+    run_model::load_and_run(&bytes, data);
 });
