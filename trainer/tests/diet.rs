@@ -117,6 +117,11 @@ fn leaky_float_simulation_matches_the_integer_runtime() {
     let r = recipe(6, "");
     let s = convert(&trained(&r, &m), &m.train).unwrap();
     let n = 300;
+    // The BPTT forward pass (no leak yet: as converted) is the float simulation's.
+    let d = diet::DietNet::from_snn(&s, Surrogate::default()).unwrap();
+    let idx: Vec<usize> = (0..n).collect();
+    let plain = snn::simulate(&s, &m.test, n, 6).unwrap();
+    assert_eq!(d.predict(&m.test, &idx).unwrap(), plain.classes);
     let q = quantize::quantize(&s).unwrap();
     let none = eval::evaluate(
         &export::encode(&q).unwrap(),
