@@ -308,3 +308,21 @@ fn hard_fault_reaches_the_host() {
         }
     }
 }
+
+/// The unsupervised STDP network (`models/stdp-400.ember`: 400 neurons with lateral
+/// inhibition, 50% of the synapses pruned, 3-bit weights packed in int4, rate-coded input)
+/// fits the lm3s6965's 64 KiB of RAM and gives exactly the host runtime's results.
+#[test]
+fn stdp_400_on_qemu_lm3s6965() {
+    if !qemu_or_skip("stdp-400 on qemu-lm3s6965") {
+        return;
+    }
+    let model = repo().join("models/stdp-400.ember");
+    let samples = Samples::mnist_test(&repo().join("data/mnist-small"), 50).unwrap();
+    let report = ember_hil::run(Board::QemuLm3s6965, &model, &samples, TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("stdp-400 on qemu-lm3s6965: {report:?}");
+    assert_eq!(report.agreement, 1.0, "{:?}", report.first_disagreement);
+    assert_eq!(report.board_accuracy, report.host_accuracy);
+    assert!(report.ram_bytes <= 64 * 1024, "{} bytes of RAM", report.ram_bytes);
+}

@@ -7,7 +7,14 @@ use ember_trainer::stdp::{self, Network, StdpConfig, StdpOptions};
 use indicatif::ProgressBar;
 
 fn small() -> StdpConfig {
-    StdpConfig { neurons: 30, timesteps: 32, eta: 0.03, threshold: 40.0, theta_plus: 0.3, ..Default::default() }
+    StdpConfig {
+        neurons: 30,
+        timesteps: 32,
+        eta: 0.03,
+        threshold: 40.0,
+        theta_plus: 0.3,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -26,9 +33,22 @@ fn learns_above_chance_and_the_export_agrees() {
     let path = std::path::Path::new("t.ember");
     let rt = ember_trainer::eval::evaluate(&bytes, path, &test, test.len(), None, false).unwrap();
     let float_classes = stdp::classify(&mut net, &test);
-    let same = float_classes.iter().zip(&rt.classes).filter(|(a, b)| **a as u16 == **b).count();
-    assert!(same as f64 / test.len() as f64 > 0.9, "float/runtime agreement {same}/{}", test.len());
-    assert!((rt.accuracy - float.accuracy).abs() < 0.05, "runtime {} float {}", rt.accuracy, float.accuracy);
+    let same = float_classes
+        .iter()
+        .zip(&rt.classes)
+        .filter(|(a, b)| **a as u16 == **b)
+        .count();
+    assert!(
+        same as f64 / test.len() as f64 > 0.9,
+        "float/runtime agreement {same}/{}",
+        test.len()
+    );
+    assert!(
+        (rt.accuracy - float.accuracy).abs() < 0.05,
+        "runtime {} float {}",
+        rt.accuracy,
+        float.accuracy
+    );
 }
 
 #[test]
@@ -41,8 +61,16 @@ fn pruning_and_quantization_are_exact() {
         assert_eq!(kept, m - (0.6 * m as f32) as usize);
     }
     let step = 1.0 / 7.0;
-    assert!(net.w.iter().all(|w| ((w / step) - (w / step).round()).abs() < 1e-4), "weights on 8 levels");
-    assert!(net.w.iter().zip(&net.alive).all(|(w, a)| *a || *w == 0.0), "pruned weights are zero");
+    assert!(
+        net.w
+            .iter()
+            .all(|w| ((w / step) - (w / step).round()).abs() < 1e-4),
+        "weights on 8 levels"
+    );
+    assert!(
+        net.w.iter().zip(&net.alive).all(|(w, a)| *a || *w == 0.0),
+        "pruned weights are zero"
+    );
     // Pruned synapses stay pruned after more learning.
     let data = Mnist::load(&bundled_mnist().unwrap()).unwrap();
     let mut few = data.train.clone();
@@ -59,7 +87,10 @@ fn resume_continues_an_interrupted_run() {
     let opts = |train: usize, resume: bool| StdpOptions {
         data: bundled_mnist().unwrap(),
         out: dir.path().to_path_buf(),
-        cfg: StdpConfig { neurons: 10, ..small() },
+        cfg: StdpConfig {
+            neurons: 10,
+            ..small()
+        },
         epochs: 1,
         train_samples: Some(train),
         label_samples: 100,
@@ -71,8 +102,15 @@ fn resume_continues_an_interrupted_run() {
     // epoch is trained again.
     let first = stdp::run(&opts(100, false)).unwrap();
     assert_eq!(first.train_images, 100);
-    let second = stdp::run(&StdpOptions { epochs: 2, ..opts(100, true) }).unwrap();
+    let second = stdp::run(&StdpOptions {
+        epochs: 2,
+        ..opts(100, true)
+    })
+    .unwrap();
     assert_eq!(second.train_images, 200);
     assert!(dir.path().join("stdp.ember").exists() && dir.path().join("report.json").exists());
-    assert!(ember_runtime::Model::from_bytes(&std::fs::read(dir.path().join("stdp.ember")).unwrap()).is_ok());
+    assert!(ember_runtime::Model::from_bytes(
+        &std::fs::read(dir.path().join("stdp.ember")).unwrap()
+    )
+    .is_ok());
 }

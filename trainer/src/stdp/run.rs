@@ -36,6 +36,8 @@ pub struct StdpOptions {
 /// The figures `ember stdp` measured, written to report.json.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StdpReport {
+    /// The command line that made this report.
+    pub command: String,
     /// Hyperparameters.
     pub config: StdpConfig,
     /// Training images presented, over all epochs.
@@ -165,6 +167,7 @@ pub fn run(opts: &StdpOptions) -> Result<StdpReport> {
         .count();
     let trained = net.seen - start_seen;
     let report = StdpReport {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
         config: net.cfg.clone(),
         train_images: net.seen,
         train_seconds: seconds,
