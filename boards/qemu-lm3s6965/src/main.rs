@@ -1,4 +1,4 @@
-//! Ember on QEMU's lm3s6965evb (cortex-m3, `thumbv7m-none-eabi`). qemu-lm3s69650
+//! Ember on QEMU's lm3s6965evb (cortex-m3, `thumbv7m-none-eabi`).
 #![no_std]
 #![no_main]
 

@@ -1,4 +1,4 @@
-//! Ember on QEMU's microbit (cortex-m0, `thumbv6m-none-eabi`). qemu-microbit0
+//! Ember on QEMU's microbit (cortex-m0, `thumbv6m-none-eabi`).
 #![no_std]
 #![no_main]
 

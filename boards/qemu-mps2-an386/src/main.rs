@@ -1,4 +1,4 @@
-//! Ember on QEMU's mps2-an386 (cortex-m4, `thumbv7em-none-eabihf`). qemu-mps2-an3860
+//! Ember on QEMU's mps2-an386 (cortex-m4, `thumbv7em-none-eabihf`).
 #![no_std]
 #![no_main]
 

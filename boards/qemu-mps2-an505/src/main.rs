@@ -1,4 +1,4 @@
-//! Ember on QEMU's mps2-an505 (cortex-m33, `thumbv8m.main-none-eabihf`). qemu-mps2-an5050
+//! Ember on QEMU's mps2-an505 (cortex-m33, `thumbv8m.main-none-eabihf`).
 #![no_std]
 #![no_main]
 
