@@ -18,7 +18,11 @@ fn digit() -> Vec<u8> {
         .map(|i| {
             let (y, x) = ((i / 28) as f32 - 13.5, (i % 28) as f32 - 13.5);
             let r = (y * y / 1.6 + x * x).sqrt();
-            if (6.0..9.5).contains(&r) { 230 } else { 0 }
+            if (6.0..9.5).contains(&r) {
+                230
+            } else {
+                0
+            }
         })
         .collect()
 }
@@ -46,7 +50,11 @@ fn tune(m: &mut M, input: &[u8], rate: f64) {
             let bytes = m.encode();
             let model = Model::from_bytes(&bytes).unwrap();
             let mut arena = vec![0u8; model.arena_bytes()];
-            let out = Engine::new(&model, &mut arena).unwrap().run(input).map(|o| o.spikes[i]).unwrap();
+            let out = Engine::new(&model, &mut arena)
+                .unwrap()
+                .run(input)
+                .map(|o| o.spikes[i])
+                .unwrap();
             let neurons = model.layer_outputs(i).unwrap() as f64 * m.timesteps as f64;
             if out as f64 / neurons <= rate {
                 break;
@@ -61,30 +69,83 @@ fn ref_mlp(encoding: Encoding) -> M {
     let mut rng = Rng(7);
     let hidden = layer(&mut rng, Kind::Dense { outputs: 256 }, (28, 28, 1), false);
     let out = layer(&mut rng, Kind::Dense { outputs: 10 }, (1, 1, 256), true);
-    M { timesteps: 4, shape: (28, 28, 1), encoding, layers: vec![hidden, out] }
+    M {
+        timesteps: 4,
+        shape: (28, 28, 1),
+        encoding,
+        layers: vec![hidden, out],
+    }
 }
 
 fn ref_conv() -> M {
     let mut rng = Rng(8);
-    let c1 = layer(&mut rng, Kind::Conv { out: 16, k: 3, s: 1, p: 1 }, (28, 28, 1), false);
-    let c2 = layer(&mut rng, Kind::Conv { out: 32, k: 3, s: 1, p: 1 }, (14, 14, 16), false);
+    let c1 = layer(
+        &mut rng,
+        Kind::Conv {
+            out: 16,
+            k: 3,
+            s: 1,
+            p: 1,
+        },
+        (28, 28, 1),
+        false,
+    );
+    let c2 = layer(
+        &mut rng,
+        Kind::Conv {
+            out: 32,
+            k: 3,
+            s: 1,
+            p: 1,
+        },
+        (14, 14, 16),
+        false,
+    );
     let out = layer(&mut rng, Kind::Dense { outputs: 10 }, (7, 7, 32), true);
     let pool = || L::pool(Kind::Avg { k: 2, s: 2 });
-    M { timesteps: 4, shape: (28, 28, 1), encoding: Encoding::Direct, layers: vec![c1, pool(), c2, pool(), out] }
+    M {
+        timesteps: 4,
+        shape: (28, 28, 1),
+        encoding: Encoding::Direct,
+        layers: vec![c1, pool(), c2, pool(), out],
+    }
 }
 
 /// The event-driven conv kernel alone: rate-coded 14x14x16 spikes (about 10% per step, like
 /// REF-CONV's second layer) into conv 3x3 16->32 pad 1, then a small readout.
 fn conv_kernel() -> M {
     let mut rng = Rng(9);
-    let c = layer(&mut rng, Kind::Conv { out: 32, k: 3, s: 1, p: 1 }, (14, 14, 16), false);
+    let c = layer(
+        &mut rng,
+        Kind::Conv {
+            out: 32,
+            k: 3,
+            s: 1,
+            p: 1,
+        },
+        (14, 14, 16),
+        false,
+    );
     let out = layer(&mut rng, Kind::Dense { outputs: 10 }, (14, 14, 32), true);
-    M { timesteps: 4, shape: (14, 14, 16), encoding: Encoding::Rate { seed: 3 }, layers: vec![c, out] }
+    M {
+        timesteps: 4,
+        shape: (14, 14, 16),
+        encoding: Encoding::Rate { seed: 3 },
+        layers: vec![c, out],
+    }
 }
 
 /// Sparse input for `conv_kernel`: a tenth of the elements at full intensity.
 fn spikes_10pct() -> Vec<u8> {
-    (0..14 * 14 * 16).map(|i: usize| if i.wrapping_mul(2654435761) % 10 == 0 { 255 } else { 0 }).collect()
+    (0..14 * 14 * 16)
+        .map(|i: usize| {
+            if i.wrapping_mul(2654435761) % 10 == 0 {
+                255
+            } else {
+                0
+            }
+        })
+        .collect()
 }
 
 fn bench(c: &mut Criterion, name: &str, m: M) {
@@ -99,12 +160,29 @@ fn bench_on(c: &mut Criterion, name: &str, mut m: M, input: Vec<u8>) {
     let mut engine = Engine::new(&model, &mut arena).unwrap();
     let o = engine.run(&input).unwrap();
     let rates: Vec<String> = (0..model.desc().layers.len())
-        .map(|i| format!("{:.1}%", 100.0 * o.spikes[i] as f64 / (model.layer_outputs(i).unwrap() as f64 * 4.0)))
+        .map(|i| {
+            format!(
+                "{:.1}%",
+                100.0 * o.spikes[i] as f64 / (model.layer_outputs(i).unwrap() as f64 * 4.0)
+            )
+        })
         .collect();
-    println!("{name}: SOPs {} MACs {} spike rate per layer {rates:?} arena {} B", o.sops, o.macs, model.arena_bytes());
+    println!(
+        "{name}: SOPs {} MACs {} spike rate per layer {rates:?} arena {} B",
+        o.sops,
+        o.macs,
+        model.arena_bytes()
+    );
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(o.sops));
-    g.bench_function("T=4", |b| b.iter(|| engine.run(std::hint::black_box(&input)).map(|o| o.class).unwrap()));
+    g.bench_function("T=4", |b| {
+        b.iter(|| {
+            engine
+                .run(std::hint::black_box(&input))
+                .map(|o| o.class)
+                .unwrap()
+        })
+    });
     g.finish();
 }
 

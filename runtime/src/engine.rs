@@ -59,7 +59,10 @@ impl<'m, 'a> Engine<'m, 'a> {
         let needed = model.arena_bytes() + skip;
         if arena.len() < needed {
             let given = u32::try_from(arena.len()).unwrap_or(u32::MAX);
-            return Err(Error::ArenaTooSmall { needed: needed as u32, given });
+            return Err(Error::ArenaTooSmall {
+                needed: needed as u32,
+                given,
+            });
         }
         let arena = &mut arena[skip..needed];
         Ok(Engine { model, arena })
@@ -117,7 +120,13 @@ impl<'m, 'a> Engine<'m, 'a> {
                 class = c;
             }
         }
-        Ok(Outcome { class: class as u16, readout, spikes, sops, macs })
+        Ok(Outcome {
+            class: class as u16,
+            readout,
+            spikes,
+            sops,
+            macs,
+        })
     }
 
     /// Computes the direct-input layer's current into the cache; returns the MACs done.
@@ -133,7 +142,13 @@ impl<'m, 'a> Engine<'m, 'a> {
             _ => return 0,
         };
         // The loader checked fan-in x 255 x max|weight| <= i32::MAX: no addition can overflow.
-        let kernel = Scatter { conv, plan, events: input, mem: cache, saturate: false };
+        let kernel = Scatter {
+            conv,
+            plan,
+            events: input,
+            mem: cache,
+            saturate: false,
+        };
         weights::with_rows(weights, plan.output.c, kernel)
     }
 
@@ -143,14 +158,24 @@ impl<'m, 'a> Engine<'m, 'a> {
         // Everything this layer reads lies before its own regions (mem, act, score, in order).
         let (before, after) = self.arena.split_at_mut(plan.mem.off);
         let drive = if i == 0 && model.cache.len > 0 {
-            Drive::Current(bytemuck::cast_slice(&before[model.cache.off..model.cache.end()]))
+            Drive::Current(bytemuck::cast_slice(
+                &before[model.cache.off..model.cache.end()],
+            ))
         } else {
-            let r = if i == 0 { model.input_act } else { model.plan[i - 1].act };
+            let r = if i == 0 {
+                model.input_act
+            } else {
+                model.plan[i - 1].act
+            };
             Drive::Events(&before[r.off..r.end()])
         };
         let (mem, rest) = after.split_at_mut(plan.act.off - plan.mem.off);
         let (act, score) = rest.split_at_mut(plan.score.off - plan.act.off);
-        let (mem, act, score) = (&mut mem[..plan.mem.len], &mut act[..plan.act.len], &mut score[..plan.score.len]);
+        let (mem, act, score) = (
+            &mut mem[..plan.mem.len],
+            &mut act[..plan.act.len],
+            &mut score[..plan.score.len],
+        );
         let (syn, neuron) = match (layer, drive) {
             (Layer::AvgPool(p), Drive::Events(input)) => {
                 pool(p, plan.input, plan.output, input, act, false);
@@ -160,10 +185,26 @@ impl<'m, 'a> Engine<'m, 'a> {
                 pool(p, plan.input, plan.output, input, act, true);
                 return (0, 0);
             }
-            (Layer::Dense(d), drive) => (Synapse { weights: &d.weights, conv: None, plan, drive }, &d.neuron),
+            (Layer::Dense(d), drive) => (
+                Synapse {
+                    weights: &d.weights,
+                    conv: None,
+                    plan,
+                    drive,
+                },
+                &d.neuron,
+            ),
             (Layer::Conv2d(c), drive) => {
                 let conv = Some((c.kernel, c.stride, c.padding));
-                (Synapse { weights: &c.weights, conv, plan, drive }, &c.neuron)
+                (
+                    Synapse {
+                        weights: &c.weights,
+                        conv,
+                        plan,
+                        drive,
+                    },
+                    &c.neuron,
+                )
             }
             // Rejected at load: pooling never follows the direct input.
             (_, Drive::Current(_)) => return (0, 0),
@@ -186,7 +227,13 @@ struct Synapse<'s, 'a> {
 impl Synapse<'_, '_> {
     /// Leak, bias, input, then fire (LIF) or accumulate into the class scores (readout);
     /// returns (spikes emitted, synaptic operations).
-    fn neurons<M: Membrane>(&self, neuron: &Neuron<'_>, mem: &mut [u8], act: &mut [u8], score: &mut [u8]) -> (u32, u64) {
+    fn neurons<M: Membrane>(
+        &self,
+        neuron: &Neuron<'_>,
+        mem: &mut [u8],
+        act: &mut [u8],
+        score: &mut [u8],
+    ) -> (u32, u64) {
         let mem: &mut [M] = bytemuck::cast_slice_mut(mem);
         let channels = self.plan.output.c;
         let (leak, bias, _) = neuron.common();
@@ -203,10 +250,20 @@ impl Synapse<'_, '_> {
                 // 16-bit membranes always saturate: their bound rarely fits, and one kernel
                 // variant fewer keeps the firmware small.
                 let saturate = M::MAX < i32::MAX || {
-                    let peak = mem.iter().map(|m| m.get().unsigned_abs()).max().unwrap_or(0);
+                    let peak = mem
+                        .iter()
+                        .map(|m| m.get().unsigned_abs())
+                        .max()
+                        .unwrap_or(0);
                     peak as u64 + self.plan.bound > M::MAX as u64
                 };
-                let kernel = Scatter { conv: self.conv, plan: self.plan, events, mem, saturate };
+                let kernel = Scatter {
+                    conv: self.conv,
+                    plan: self.plan,
+                    events,
+                    mem,
+                    saturate,
+                };
                 weights::with_rows(self.weights, channels, kernel)
             }
         };
@@ -249,7 +306,11 @@ impl<M: Membrane> weights::WithRows for Scatter<'_, M> {
 }
 
 /// Dense layer: each non-zero input adds its weight row, in ascending input order.
-fn scatter_dense<M: Membrane, R: weights::Rows, const SAT: bool>(rows: &R, events: &[u8], mem: &mut [M]) -> u64 {
+fn scatter_dense<M: Membrane, R: weights::Rows, const SAT: bool>(
+    rows: &R,
+    events: &[u8],
+    mem: &mut [M],
+) -> u64 {
     let mut ops = 0u64;
     for (row, &v) in events.iter().enumerate() {
         if v != 0 {
@@ -282,9 +343,13 @@ fn scatter_conv<M: Membrane, R: weights::Rows, const SAT: bool>(
                 continue;
             }
             for ky in 0..k {
-                let Some(oy) = out_index(y, ky, s, p, out.h) else { continue };
+                let Some(oy) = out_index(y, ky, s, p, out.h) else {
+                    continue;
+                };
                 for kx in 0..k {
-                    let Some(ox) = out_index(x, kx, s, p, out.w) else { continue };
+                    let Some(ox) = out_index(x, kx, s, p, out.w) else {
+                        continue;
+                    };
                     let o = (oy * out.w + ox) * out.c;
                     let row = (ky * k + kx) * inp.c + ci;
                     ops += rows.add::<M, SAT>(row, v as i32, &mut mem[o..o + out.c]) as u64;
@@ -299,7 +364,13 @@ fn scatter_conv<M: Membrane, R: weights::Rows, const SAT: bool>(
 #[inline(always)]
 fn out_index(i: usize, kk: usize, s: usize, p: usize, n: usize) -> Option<usize> {
     let t = (i + p).checked_sub(kk)?;
-    let o = if s == 1 { t } else if t % s == 0 { t / s } else { return None };
+    let o = if s == 1 {
+        t
+    } else if t % s == 0 {
+        t / s
+    } else {
+        return None;
+    };
     (o < n).then_some(o)
 }
 
@@ -315,7 +386,11 @@ fn pool(p: &Pool, inp: Dims, out: Dims, input: &[u8], output: &mut [u8], max: bo
                 for dx in 0..k {
                     let i = ((oy * s + dy) * inp.w + ox * s + dx) * inp.c;
                     for (d, &v) in dst.iter_mut().zip(&input[i..i + inp.c]) {
-                        *d = if max { (*d).max(v) } else { d.saturating_add(v) };
+                        *d = if max {
+                            (*d).max(v)
+                        } else {
+                            d.saturating_add(v)
+                        };
                     }
                 }
             }

@@ -82,27 +82,46 @@ impl fmt::Display for Error {
                 crate::format::VERSION
             ),
             Error::Truncated => f.write_str("model file is truncated"),
-            Error::ChecksumMismatch => f.write_str("model payload checksum mismatch (corrupt file)"),
+            Error::ChecksumMismatch => {
+                f.write_str("model payload checksum mismatch (corrupt file)")
+            }
             Error::Malformed => f.write_str("model header or payload is malformed"),
             Error::TrailingBytes => f.write_str("unexpected bytes after the model payload"),
             Error::BadTopology => f.write_str(
                 "model must have 1..=16 layers, with exactly one readout, as the last layer",
             ),
             Error::ShapeMismatch { layer } => {
-                write!(f, "layer {layer}: input shape does not match the previous layer's output")
+                write!(
+                    f,
+                    "layer {layer}: input shape does not match the previous layer's output"
+                )
             }
             Error::BadDimension { layer } => {
-                write!(f, "layer {layer}: impossible dimension, kernel, stride or padding")
+                write!(
+                    f,
+                    "layer {layer}: impossible dimension, kernel, stride or padding"
+                )
             }
-            Error::SizeOverflow => f.write_str("a size computed from the model's dimensions overflows"),
+            Error::SizeOverflow => {
+                f.write_str("a size computed from the model's dimensions overflows")
+            }
             Error::BadWeights { layer } => {
-                write!(f, "layer {layer}: weight or index data has a bad length or an out-of-range index")
+                write!(
+                    f,
+                    "layer {layer}: weight or index data has a bad length or an out-of-range index"
+                )
             }
             Error::BadParameter { layer } => {
-                write!(f, "layer {layer}: neuron parameter out of range or of the wrong length")
+                write!(
+                    f,
+                    "layer {layer}: neuron parameter out of range or of the wrong length"
+                )
             }
             Error::ArenaTooSmall { needed, given } => {
-                write!(f, "arena too small: the model needs {needed} bytes, {given} given")
+                write!(
+                    f,
+                    "arena too small: the model needs {needed} bytes, {given} given"
+                )
             }
             Error::InputSizeMismatch { expected, given } => {
                 write!(f, "input has {given} bytes, the model takes {expected}")

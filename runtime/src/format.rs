@@ -232,7 +232,9 @@ impl<'a> Neuron<'a> {
     pub(crate) fn common(&self) -> (Leak, &Channelwise<'a>, Width) {
         match self {
             Neuron::Readout(r) => (r.leak, &r.bias, r.membrane),
-            Neuron::Lif(l) | Neuron::Lateral(Lateral { lif: l, .. }) => (l.leak, &l.bias, l.membrane),
+            Neuron::Lif(l) | Neuron::Lateral(Lateral { lif: l, .. }) => {
+                (l.leak, &l.bias, l.membrane)
+            }
         }
     }
 }

@@ -50,17 +50,35 @@ pub fn doc_example_model() -> heapless::Vec<u8, 256> {
         reset: Reset::Subtract,
         membrane: Width::I32,
     });
-    let readout = Neuron::Readout(Readout { bias: Channelwise::Uniform(0), leak: Leak::NONE, membrane: Width::I32 });
+    let readout = Neuron::Readout(Readout {
+        bias: Channelwise::Uniform(0),
+        leak: Leak::NONE,
+        membrane: Width::I32,
+    });
     let mut layers = heapless::Vec::new();
     let dense = |outputs, values, neuron| {
-        Layer::Dense(Dense { outputs, weights: Weights { precision: Precision::I8, storage: Storage::Dense { values } }, neuron })
+        Layer::Dense(Dense {
+            outputs,
+            weights: Weights {
+                precision: Precision::I8,
+                storage: Storage::Dense { values },
+            },
+            neuron,
+        })
     };
     let _ = layers.push(dense(4, &W1[..], lif));
     let _ = layers.push(dense(2, &W2[..], readout));
     let desc = ModelDesc {
         name: "doc",
         timesteps: 4,
-        input: Input { shape: Shape { height: 4, width: 4, channels: 1 }, encoding: Encoding::Direct },
+        input: Input {
+            shape: Shape {
+                height: 4,
+                width: 4,
+                channels: 1,
+            },
+            encoding: Encoding::Direct,
+        },
         layers,
     };
     let mut out = [0u8; 256];

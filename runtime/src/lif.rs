@@ -29,7 +29,11 @@ pub(crate) trait Membrane: Copy + bytemuck::Pod {
     /// stays in range (so both give the same result, the second faster).
     #[inline(always)]
     fn acc<const SAT: bool>(self, x: i32) -> Self {
-        if SAT { self.add(x) } else { self.wrapping(x) }
+        if SAT {
+            self.add(x)
+        } else {
+            self.wrapping(x)
+        }
     }
 }
 
@@ -61,7 +65,9 @@ impl Membrane for i16 {
     }
     #[inline(always)]
     fn add(self, x: i32) -> Self {
-        (self as i32).saturating_add(x).clamp(i16::MIN as i32, i16::MAX as i32) as i16
+        (self as i32)
+            .saturating_add(x)
+            .clamp(i16::MIN as i32, i16::MAX as i32) as i16
     }
     #[inline(always)]
     fn get(self) -> i32 {
@@ -80,7 +86,12 @@ pub(crate) fn leak(u: i32, leak: Leak) -> i32 {
 }
 
 /// Steps 1 and 2 for every neuron of a channels-last map with `channels` channels.
-pub(crate) fn leak_and_bias<M: Membrane>(mem: &mut [M], channels: usize, l: Leak, bias: &Channelwise<'_>) {
+pub(crate) fn leak_and_bias<M: Membrane>(
+    mem: &mut [M],
+    channels: usize,
+    l: Leak,
+    bias: &Channelwise<'_>,
+) {
     let leaky = l != Leak::NONE;
     match bias {
         Channelwise::Uniform(b) => {
@@ -116,7 +127,10 @@ pub(crate) fn fire<M: Membrane>(
         Channelwise::Uniform(th) => fire_run(mem, out, |_| th, reset),
         Channelwise::PerChannel(_) => {
             let mut spikes = 0;
-            for (px, o) in mem.chunks_exact_mut(channels).zip(out.chunks_exact_mut(channels)) {
+            for (px, o) in mem
+                .chunks_exact_mut(channels)
+                .zip(out.chunks_exact_mut(channels))
+            {
                 spikes += fire_run(px, o, |c| threshold.get(c), reset);
             }
             spikes
@@ -126,7 +140,12 @@ pub(crate) fn fire<M: Membrane>(
 
 /// Fires a run of neurons whose threshold is `th(index in the run)`.
 #[inline(always)]
-fn fire_run<M: Membrane>(mem: &mut [M], out: &mut [u8], th: impl Fn(usize) -> i32, reset: Reset) -> u32 {
+fn fire_run<M: Membrane>(
+    mem: &mut [M],
+    out: &mut [u8],
+    th: impl Fn(usize) -> i32,
+    reset: Reset,
+) -> u32 {
     let mut spikes = 0;
     for (c, (m, s)) in mem.iter_mut().zip(out.iter_mut()).enumerate() {
         let (u, t) = (m.get(), th(c));

@@ -68,7 +68,10 @@ struct Layout {
 
 impl Layout {
     fn take(&mut self, len: usize) -> Result<Region, Error> {
-        let off = self.next.checked_next_multiple_of(4).ok_or(Error::SizeOverflow)?;
+        let off = self
+            .next
+            .checked_next_multiple_of(4)
+            .ok_or(Error::SizeOverflow)?;
         self.next = off.checked_add(len).ok_or(Error::SizeOverflow)?;
         Ok(Region { off, len })
     }
@@ -96,7 +99,11 @@ impl<'a> Model<'a> {
             return Err(Error::BadTopology);
         }
         let s = desc.input.shape;
-        let input = Dims { h: s.height as usize, w: s.width as usize, c: s.channels as usize };
+        let input = Dims {
+            h: s.height as usize,
+            w: s.width as usize,
+            c: s.channels as usize,
+        };
         if input.h == 0 || input.w == 0 || input.c == 0 {
             return Err(Error::BadDimension { layer: 0 });
         }
@@ -121,19 +128,38 @@ impl<'a> Model<'a> {
                         return Err(bad_dim);
                     }
                     let rows = mul(mul(dims.h, dims.w)?, dims.c)?;
-                    bound = check_synapse(li, &d.weights, rows, cols, rows, max_act, i == 0 && direct)?;
+                    bound =
+                        check_synapse(li, &d.weights, rows, cols, rows, max_act, i == 0 && direct)?;
                     let width = check_neuron(li, &d.neuron, cols, last)?;
-                    (Dims { h: 1, w: 1, c: cols }, Some(width))
+                    (
+                        Dims {
+                            h: 1,
+                            w: 1,
+                            c: cols,
+                        },
+                        Some(width),
+                    )
                 }
                 Layer::Conv2d(c) => {
                     let (k, st, p) = (c.kernel as usize, c.stride as usize, c.padding as usize);
                     let cols = c.out_channels as usize;
-                    if k == 0 || st == 0 || p >= k || cols == 0 || dims.h + 2 * p < k || dims.w + 2 * p < k {
+                    if k == 0
+                        || st == 0
+                        || p >= k
+                        || cols == 0
+                        || dims.h + 2 * p < k
+                        || dims.w + 2 * p < k
+                    {
                         return Err(bad_dim);
                     }
-                    let out = Dims { h: (dims.h + 2 * p - k) / st + 1, w: (dims.w + 2 * p - k) / st + 1, c: cols };
+                    let out = Dims {
+                        h: (dims.h + 2 * p - k) / st + 1,
+                        w: (dims.w + 2 * p - k) / st + 1,
+                        c: cols,
+                    };
                     let rows = mul(mul(k, k)?, dims.c)?;
-                    bound = check_synapse(li, &c.weights, rows, cols, rows, max_act, i == 0 && direct)?;
+                    bound =
+                        check_synapse(li, &c.weights, rows, cols, rows, max_act, i == 0 && direct)?;
                     let width = check_neuron(li, &c.neuron, cols, last)?;
                     (out, Some(width))
                 }
@@ -151,10 +177,20 @@ impl<'a> Model<'a> {
                             return Err(bad_dim);
                         }
                     }
-                    (Dims { h: (dims.h - k) / st + 1, w: (dims.w - k) / st + 1, c: dims.c }, None)
+                    (
+                        Dims {
+                            h: (dims.h - k) / st + 1,
+                            w: (dims.w - k) / st + 1,
+                            c: dims.c,
+                        },
+                        None,
+                    )
                 }
             };
-            if [output.h, output.w, output.c].iter().any(|&d| d > u16::MAX as usize) {
+            if [output.h, output.w, output.c]
+                .iter()
+                .any(|&d| d > u16::MAX as usize)
+            {
                 return Err(bad_dim);
             }
             let out_len = mul(mul(output.h, output.w)?, output.c)?;
@@ -171,14 +207,31 @@ impl<'a> Model<'a> {
                 max_act = 1;
             }
             // Cannot fail: at most MAX_LAYERS layers were decoded.
-            let _ = plan.push(Plan { input: dims, output, mem, act, score, bound });
+            let _ = plan.push(Plan {
+                input: dims,
+                output,
+                mem,
+                act,
+                score,
+                bound,
+            });
             dims = output;
         }
-        let arena_bytes = layout.next.checked_next_multiple_of(4).ok_or(Error::SizeOverflow)?;
+        let arena_bytes = layout
+            .next
+            .checked_next_multiple_of(4)
+            .ok_or(Error::SizeOverflow)?;
         if u32::try_from(arena_bytes).is_err() {
             return Err(Error::SizeOverflow);
         }
-        Ok(Model { desc, plan, input_act, cache, input, arena_bytes })
+        Ok(Model {
+            desc,
+            plan,
+            input_act,
+            cache,
+            input,
+            arena_bytes,
+        })
     }
 
     /// Bytes of working memory an inference needs (see [`crate::Engine::new`]).
@@ -208,7 +261,11 @@ impl<'a> Model<'a> {
 
     /// Input and output shape of layer `i`, if it exists.
     pub fn layer_shapes(&self, i: usize) -> Option<(format::Shape, format::Shape)> {
-        let shape = |d: Dims| format::Shape { height: d.h as u16, width: d.w as u16, channels: d.c as u16 };
+        let shape = |d: Dims| format::Shape {
+            height: d.h as u16,
+            width: d.w as u16,
+            channels: d.c as u16,
+        };
         self.plan.get(i).map(|p| (shape(p.input), shape(p.output)))
     }
 
@@ -231,7 +288,9 @@ fn check_synapse(
     direct: bool,
 ) -> Result<u64, Error> {
     let (_, max_abs) = weights::check(w, rows, cols).ok_or(Error::BadWeights { layer })?;
-    let bound = (fan_in as u64).saturating_mul(max_act as u64).saturating_mul(max_abs as u64);
+    let bound = (fan_in as u64)
+        .saturating_mul(max_act as u64)
+        .saturating_mul(max_abs as u64);
     if direct && bound > i32::MAX as u64 {
         return Err(Error::BadParameter { layer });
     }
@@ -242,7 +301,9 @@ fn check_synapse(
 fn check_neuron(layer: u8, n: &Neuron<'_>, channels: usize, last: bool) -> Result<Width, Error> {
     let bad = Error::BadParameter { layer };
     match (n.lif(), last) {
-        (Some(l), false) => check_channelwise(&l.threshold, channels, 1, l.membrane.max()).ok_or(bad)?,
+        (Some(l), false) => {
+            check_channelwise(&l.threshold, channels, 1, l.membrane.max()).ok_or(bad)?
+        }
         (None, true) => {}
         _ => return Err(Error::BadTopology),
     }
@@ -263,8 +324,8 @@ fn check_channelwise(p: &Channelwise<'_>, channels: usize, lo: i32, hi: i32) -> 
     let ok = |v: i32| (lo..=hi).contains(&v);
     match p {
         Channelwise::Uniform(v) => ok(*v).then_some(()),
-        Channelwise::PerChannel(b) => {
-            (b.len() == channels.checked_mul(4)? && (0..channels).all(|c| ok(p.get(c)))).then_some(())
-        }
+        Channelwise::PerChannel(b) => (b.len() == channels.checked_mul(4)?
+            && (0..channels).all(|c| ok(p.get(c))))
+        .then_some(()),
     }
 }

@@ -28,7 +28,12 @@ pub(crate) fn weight_at(values: &[u8], precision: Precision, i: usize) -> i32 {
 /// Reads u32 LE number `i`.
 #[inline(always)]
 pub(crate) fn u32_at(bytes: &[u8], i: usize) -> usize {
-    u32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]) as usize
+    u32::from_le_bytes([
+        bytes[4 * i],
+        bytes[4 * i + 1],
+        bytes[4 * i + 2],
+        bytes[4 * i + 3],
+    ]) as usize
 }
 
 /// Reads u16 LE number `i`.
@@ -60,10 +65,31 @@ pub(crate) fn with_rows<K: WithRows>(w: &Weights<'_>, cols: usize, kernel: K) ->
         (Storage::Dense { values }, Precision::I8) => kernel.run(DenseI8 { values, cols }),
         (Storage::Dense { values }, Precision::I4) => kernel.run(DenseI4 { values, cols }),
         (Storage::Dense { values }, Precision::I16) => kernel.run(DenseI16 { values, cols }),
-        (Storage::Sparse { row_ptr, cols: idx, values }, Precision::I8) => kernel.run(SparseI8 { row_ptr, idx, values }),
-        (Storage::Sparse { row_ptr, cols: idx, values }, precision) => {
-            kernel.run(SparseAny { row_ptr, idx, values, precision })
-        }
+        (
+            Storage::Sparse {
+                row_ptr,
+                cols: idx,
+                values,
+            },
+            Precision::I8,
+        ) => kernel.run(SparseI8 {
+            row_ptr,
+            idx,
+            values,
+        }),
+        (
+            Storage::Sparse {
+                row_ptr,
+                cols: idx,
+                values,
+            },
+            precision,
+        ) => kernel.run(SparseAny {
+            row_ptr,
+            idx,
+            values,
+            precision,
+        }),
     }
 }
 
@@ -110,7 +136,10 @@ impl Rows for DenseI4<'_> {
         // Then two weights per byte, low nibble first.
         let bytes = &self.values[start / 2..(start + out.len()).div_ceil(2)];
         let mut pairs = out.chunks_exact_mut(2);
-        let (lo, hi) = (|b: u8| (((b << 4) as i8) >> 4) as i32, |b: u8| ((b as i8) >> 4) as i32);
+        let (lo, hi) = (
+            |b: u8| (((b << 4) as i8) >> 4) as i32,
+            |b: u8| ((b as i8) >> 4) as i32,
+        );
         if v == 1 {
             for (pair, &b) in (&mut pairs).zip(bytes) {
                 pair[0] = pair[0].acc::<SAT>(lo(b));
@@ -155,7 +184,10 @@ impl Rows for SparseI8<'_> {
     #[inline(always)]
     fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let (a, b) = (u32_at(self.row_ptr, row), u32_at(self.row_ptr, row + 1));
-        for (c, &wb) in self.idx[2 * a..2 * b].chunks_exact(2).zip(&self.values[a..b]) {
+        for (c, &wb) in self.idx[2 * a..2 * b]
+            .chunks_exact(2)
+            .zip(&self.values[a..b])
+        {
             let m = &mut out[u16::from_le_bytes([c[0], c[1]]) as usize];
             *m = m.acc::<SAT>(v * (wb as i8 as i32));
         }
@@ -191,7 +223,11 @@ pub(crate) fn check(w: &Weights<'_>, rows: usize, cols: usize) -> Option<(usize,
             let n = rows.checked_mul(cols)?;
             (values.len() == p.bytes_for(n)?).then_some(n)?
         }
-        Storage::Sparse { row_ptr, cols: idx, values } => {
+        Storage::Sparse {
+            row_ptr,
+            cols: idx,
+            values,
+        } => {
             if row_ptr.len() != rows.checked_add(1)?.checked_mul(4)? || u32_at(row_ptr, 0) != 0 {
                 return None;
             }
@@ -213,6 +249,9 @@ pub(crate) fn check(w: &Weights<'_>, rows: usize, cols: usize) -> Option<(usize,
     let values = match w.storage {
         Storage::Dense { values } | Storage::Sparse { values, .. } => values,
     };
-    let max_abs = (0..count).map(|i| weight_at(values, p, i).abs()).max().unwrap_or(0);
+    let max_abs = (0..count)
+        .map(|i| weight_at(values, p, i).abs())
+        .max()
+        .unwrap_or(0);
     Some((count, max_abs))
 }

@@ -84,12 +84,19 @@ fn two_layer(n: usize, outputs: usize, w1: Vec<i32>, threshold: i32, width: Widt
     };
     let readout = L {
         kind: Kind::Dense { outputs: 2 },
-        w: (0..outputs * 2).map(|i| if i % 2 == 0 { 1 } else { -1 }).collect(),
+        w: (0..outputs * 2)
+            .map(|i| if i % 2 == 0 { 1 } else { -1 })
+            .collect(),
         readout: true,
         precision: Precision::I8,
         ..hidden.clone()
     };
-    M { timesteps: 4, shape: (1, 1, n), encoding: Encoding::Direct, layers: vec![hidden, readout] }
+    M {
+        timesteps: 4,
+        shape: (1, 1, n),
+        encoding: Encoding::Direct,
+        layers: vec![hidden, readout],
+    }
 }
 
 #[test]
@@ -138,7 +145,13 @@ fn every_neuron_spiking() {
 #[test]
 fn empty_pruned_rows_cost_nothing() {
     // Rate-coded input into a sparse layer whose first rows have no weights at all.
-    let mut m = two_layer(4, 3, vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 6], 5, Width::I32);
+    let mut m = two_layer(
+        4,
+        3,
+        vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 6],
+        5,
+        Width::I32,
+    );
     m.encoding = Encoding::Rate { seed: 7 };
     m.layers[0].sparse = true;
     m.layers[0].precision = Precision::I4;
@@ -159,7 +172,10 @@ fn random_models_are_active() {
         active += (r.spikes.iter().sum::<u32>() > 0) as u32;
         sops += (r.sops > 0) as u32;
     }
-    assert!(active > 60 && sops > 60, "active {active}/200, with SOPs {sops}/200");
+    assert!(
+        active > 60 && sops > 60,
+        "active {active}/200, with SOPs {sops}/200"
+    );
 }
 
 #[test]
@@ -172,6 +188,9 @@ fn lateral_inhibition_silences_the_losers() {
     let free = agree(&m, &[1, 1, 1], 4);
     m.layers[0].inhibition = Some(20);
     let inhibited = agree(&m, &[1, 1, 1], 4);
-    assert!(inhibited.spikes[0] < free.spikes[0], "{inhibited:?} vs {free:?}");
+    assert!(
+        inhibited.spikes[0] < free.spikes[0],
+        "{inhibited:?} vs {free:?}"
+    );
     assert_eq!(inhibited.spikes[0], 4);
 }

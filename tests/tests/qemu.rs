@@ -324,5 +324,9 @@ fn stdp_400_on_qemu_lm3s6965() {
     println!("stdp-400 on qemu-lm3s6965: {report:?}");
     assert_eq!(report.agreement, 1.0, "{:?}", report.first_disagreement);
     assert_eq!(report.board_accuracy, report.host_accuracy);
-    assert!(report.ram_bytes <= 64 * 1024, "{} bytes of RAM", report.ram_bytes);
+    assert!(
+        report.ram_bytes <= 64 * 1024,
+        "{} bytes of RAM",
+        report.ram_bytes
+    );
 }

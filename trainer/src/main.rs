@@ -408,7 +408,8 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 path: file.clone(),
                 source,
             })?;
-            print!("{text}");
+            // A closed pipe (`ember inspect m.ember | head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
         }
         Command::Hil {
             board,

@@ -26,10 +26,23 @@ pub struct L {
 
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
-    Dense { outputs: usize },
-    Conv { out: usize, k: usize, s: usize, p: usize },
-    Avg { k: usize, s: usize },
-    Max { k: usize, s: usize },
+    Dense {
+        outputs: usize,
+    },
+    Conv {
+        out: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+    },
+    Avg {
+        k: usize,
+        s: usize,
+    },
+    Max {
+        k: usize,
+        s: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -60,10 +73,16 @@ impl L {
 
 fn pack(values: &[i32], p: Precision) -> Vec<u8> {
     let bound = 1i32 << (p.bits() - 1);
-    assert!(values.iter().all(|v| (-bound..bound).contains(v)), "a test weight does not fit {p:?}");
+    assert!(
+        values.iter().all(|v| (-bound..bound).contains(v)),
+        "a test weight does not fit {p:?}"
+    );
     match p {
         Precision::I8 => values.iter().map(|&v| v as i8 as u8).collect(),
-        Precision::I16 => values.iter().flat_map(|&v| (v as i16).to_le_bytes()).collect(),
+        Precision::I16 => values
+            .iter()
+            .flat_map(|&v| (v as i16).to_le_bytes())
+            .collect(),
         Precision::I4 => values
             .chunks(2)
             .map(|c| (c[0] as u8 & 0xF) | ((c.get(1).copied().unwrap_or(0) as u8 & 0xF) << 4))
@@ -101,7 +120,13 @@ impl M {
         let mut shape = self.shape;
         for l in &self.layers {
             let (rows, cols) = matrix(l.kind, shape);
-            let mut b = (vec![], vec![], vec![], channelwise(&l.threshold), channelwise(&l.bias));
+            let mut b = (
+                vec![],
+                vec![],
+                vec![],
+                channelwise(&l.threshold),
+                channelwise(&l.bias),
+            );
             if l.sparse {
                 let mut kept = vec![];
                 b.1.extend(0u32.to_le_bytes());
@@ -124,17 +149,28 @@ impl M {
         let mut layers = heapless::Vec::new();
         for (l, b) in self.layers.iter().zip(&blobs) {
             let storage = if l.sparse {
-                Storage::Sparse { row_ptr: &b.1, cols: &b.2, values: &b.0 }
+                Storage::Sparse {
+                    row_ptr: &b.1,
+                    cols: &b.2,
+                    values: &b.0,
+                }
             } else {
                 Storage::Dense { values: &b.0 }
             };
-            let weights = Weights { precision: l.precision, storage };
+            let weights = Weights {
+                precision: l.precision,
+                storage,
+            };
             let cw = |v: &[i32], bytes| match v {
                 [one] => Channelwise::Uniform(*one),
                 _ => Channelwise::PerChannel(bytes),
             };
             let neuron = if l.readout {
-                Neuron::Readout(Readout { bias: cw(&l.bias, &b.4), leak: leak(l.leak), membrane: l.width })
+                Neuron::Readout(Readout {
+                    bias: cw(&l.bias, &b.4),
+                    leak: leak(l.leak),
+                    membrane: l.width,
+                })
             } else {
                 let lif = Lif {
                     threshold: cw(&l.threshold, &b.3),
@@ -149,7 +185,11 @@ impl M {
                 }
             };
             let layer = match l.kind {
-                Kind::Dense { outputs } => Layer::Dense(Dense { outputs: outputs as u16, weights, neuron }),
+                Kind::Dense { outputs } => Layer::Dense(Dense {
+                    outputs: outputs as u16,
+                    weights,
+                    neuron,
+                }),
                 Kind::Conv { out, k, s, p } => Layer::Conv2d(Conv2d {
                     out_channels: out as u16,
                     kernel: k as u8,
@@ -158,8 +198,14 @@ impl M {
                     weights,
                     neuron,
                 }),
-                Kind::Avg { k, s } => Layer::AvgPool(Pool { kernel: k as u8, stride: s as u8 }),
-                Kind::Max { k, s } => Layer::MaxPool(Pool { kernel: k as u8, stride: s as u8 }),
+                Kind::Avg { k, s } => Layer::AvgPool(Pool {
+                    kernel: k as u8,
+                    stride: s as u8,
+                }),
+                Kind::Max { k, s } => Layer::MaxPool(Pool {
+                    kernel: k as u8,
+                    stride: s as u8,
+                }),
             };
             layers.push(layer).unwrap();
         }
@@ -168,7 +214,11 @@ impl M {
             name: "test",
             timesteps: self.timesteps,
             input: Input {
-                shape: Shape { height: h as u16, width: w as u16, channels: c as u16 },
+                shape: Shape {
+                    height: h as u16,
+                    width: w as u16,
+                    channels: c as u16,
+                },
                 encoding: self.encoding,
             },
             layers,
@@ -195,7 +245,11 @@ pub struct Ref {
 }
 
 fn per_channel(v: &[i32], c: usize) -> i64 {
-    if v.len() == 1 { v[0] as i64 } else { v[c] as i64 }
+    if v.len() == 1 {
+        v[0] as i64
+    } else {
+        v[c] as i64
+    }
 }
 
 fn clamp(u: i64, width: Width) -> i64 {
@@ -244,7 +298,10 @@ pub fn reference(m: &M, input: &[u8], timesteps: u16) -> Ref {
                         Kind::Conv { k, s, p, .. } => {
                             for ky in 0..k {
                                 for kx in 0..k {
-                                    let (iy, ix) = ((oy * s + ky) as i64 - p as i64, (ox * s + kx) as i64 - p as i64);
+                                    let (iy, ix) = (
+                                        (oy * s + ky) as i64 - p as i64,
+                                        (ox * s + kx) as i64 - p as i64,
+                                    );
                                     if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
                                         continue;
                                     }
@@ -264,7 +321,13 @@ pub fn reference(m: &M, input: &[u8], timesteps: u16) -> Ref {
     }
 
     let mut rng = match m.encoding {
-        Encoding::Rate { seed } => if seed == 0 { 0x9E37_79B9u32 } else { seed },
+        Encoding::Rate { seed } => {
+            if seed == 0 {
+                0x9E37_79B9u32
+            } else {
+                seed
+            }
+        }
         Encoding::Direct => 0,
     };
     for _ in 0..timesteps {
@@ -281,7 +344,11 @@ pub fn reference(m: &M, input: &[u8], timesteps: u16) -> Ref {
                 .collect(),
         };
         for (i, l) in m.layers.iter().enumerate() {
-            let prev = if i == 0 { input_spikes.clone() } else { acts[i - 1].clone() };
+            let prev = if i == 0 {
+                input_spikes.clone()
+            } else {
+                acts[i - 1].clone()
+            };
             let (ih, iw, ic) = shapes[i];
             let (oh, ow, oc) = shapes[i + 1];
             match l.kind {
@@ -292,8 +359,13 @@ pub fn reference(m: &M, input: &[u8], timesteps: u16) -> Ref {
                                 let mut v: u32 = 0;
                                 for dy in 0..k {
                                     for dx in 0..k {
-                                        let x = prev[((oy * s + dy) * iw + ox * s + dx) * ic + c] as u32;
-                                        v = if matches!(l.kind, Kind::Max { .. }) { v.max(x) } else { v + x };
+                                        let x = prev[((oy * s + dy) * iw + ox * s + dx) * ic + c]
+                                            as u32;
+                                        v = if matches!(l.kind, Kind::Max { .. }) {
+                                            v.max(x)
+                                        } else {
+                                            v + x
+                                        };
                                     }
                                 }
                                 acts[i][(oy * ow + ox) * oc + c] = v as u8;
@@ -341,14 +413,26 @@ pub fn reference(m: &M, input: &[u8], timesteps: u16) -> Ref {
                                         for kx in 0..k {
                                             let ny = y as i64 + p as i64 - ky as i64;
                                             let nx = x as i64 + p as i64 - kx as i64;
-                                            if ny < 0 || nx < 0 || ny % s as i64 != 0 || nx % s as i64 != 0 {
+                                            if ny < 0
+                                                || nx < 0
+                                                || ny % s as i64 != 0
+                                                || nx % s as i64 != 0
+                                            {
                                                 continue;
                                             }
-                                            let (oy, ox) = ((ny / s as i64) as usize, (nx / s as i64) as usize);
+                                            let (oy, ox) = (
+                                                (ny / s as i64) as usize,
+                                                (nx / s as i64) as usize,
+                                            );
                                             if oy >= oh || ox >= ow {
                                                 continue;
                                             }
-                                            add_row((ky * k + kx) * ic + ci, v, (oy * ow + ox) * oc, u);
+                                            add_row(
+                                                (ky * k + kx) * ic + ci,
+                                                v,
+                                                (oy * ow + ox) * oc,
+                                                u,
+                                            );
                                         }
                                     }
                                 }
@@ -398,7 +482,13 @@ pub fn reference(m: &M, input: &[u8], timesteps: u16) -> Ref {
             class = c;
         }
     }
-    Ref { class: class as u16, readout, spikes, sops, macs }
+    Ref {
+        class: class as u16,
+        readout,
+        spikes,
+        sops,
+        macs,
+    }
 }
 
 /// splitmix64: the random source for weights, so that one proptest seed names a model.
@@ -438,9 +528,20 @@ pub fn synaptic(rng: &mut Rng, kind: Kind, shape: (usize, usize, usize), readout
     let sparse = rng.chance(50);
     let density = rng.range(0, 100) as u64;
     let (lo, hi) = precision_range(precision);
-    let w: Vec<i32> =
-        (0..rows * cols).map(|_| if rng.chance(density) { rng.range(lo, hi) as i32 } else { 0 }).collect();
-    let width = if rng.chance(50) { Width::I16 } else { Width::I32 };
+    let w: Vec<i32> = (0..rows * cols)
+        .map(|_| {
+            if rng.chance(density) {
+                rng.range(lo, hi) as i32
+            } else {
+                0
+            }
+        })
+        .collect();
+    let width = if rng.chance(50) {
+        Width::I16
+    } else {
+        Width::I32
+    };
     let typical = (hi as i32).max(1);
     let per = |rng: &mut Rng, lo: i64, hi: i64| -> Vec<i32> {
         let n = if rng.chance(50) { 1 } else { cols };
@@ -454,8 +555,16 @@ pub fn synaptic(rng: &mut Rng, kind: Kind, shape: (usize, usize, usize), readout
         w,
         threshold: per(rng, 1, th_hi),
         bias: per(rng, -(typical as i64) / 4, typical as i64 / 4),
-        leak: if rng.chance(40) { 1 << 15 } else { rng.range(0, 1 << 15) as u16 },
-        reset: if rng.chance(50) { Reset::Subtract } else { Reset::Zero },
+        leak: if rng.chance(40) {
+            1 << 15
+        } else {
+            rng.range(0, 1 << 15) as u16
+        },
+        reset: if rng.chance(50) {
+            Reset::Subtract
+        } else {
+            Reset::Zero
+        },
         width,
         readout,
         // From a side generator, so that adding this field left older draws (and the golden
@@ -470,10 +579,20 @@ pub fn synaptic(rng: &mut Rng, kind: Kind, shape: (usize, usize, usize), readout
 /// A random valid model and one input for it.
 pub fn random_model(seed: u64) -> (M, Vec<u8>) {
     let mut rng = Rng(seed);
-    let mut shape = (rng.range(1, 7) as usize, rng.range(1, 7) as usize, rng.range(1, 3) as usize);
+    let mut shape = (
+        rng.range(1, 7) as usize,
+        rng.range(1, 7) as usize,
+        rng.range(1, 3) as usize,
+    );
     let input_shape = shape;
     let direct = rng.chance(50);
-    let encoding = if direct { Encoding::Direct } else { Encoding::Rate { seed: rng.next() as u32 } };
+    let encoding = if direct {
+        Encoding::Direct
+    } else {
+        Encoding::Rate {
+            seed: rng.next() as u32,
+        }
+    };
     let mut layers = vec![];
     let mut max_act = if direct { 255 } else { 1 };
     for i in 0..rng.range(0, 4) {
@@ -490,14 +609,23 @@ pub fn random_model(seed: u64) -> (M, Vec<u8>) {
                     Kind::Max { k, s }
                 }
             }
-            2 => Kind::Dense { outputs: rng.range(1, 12) as usize },
+            2 => Kind::Dense {
+                outputs: rng.range(1, 12) as usize,
+            },
             _ => {
                 let k = rng.range(1, 3) as usize;
                 let p = rng.range(0, k as i64 - 1) as usize;
                 if h + 2 * p < k || w + 2 * p < k {
-                    Kind::Dense { outputs: rng.range(1, 12) as usize }
+                    Kind::Dense {
+                        outputs: rng.range(1, 12) as usize,
+                    }
                 } else {
-                    Kind::Conv { out: rng.range(1, 4) as usize, k, s: rng.range(1, 2) as usize, p }
+                    Kind::Conv {
+                        out: rng.range(1, 4) as usize,
+                        k,
+                        s: rng.range(1, 2) as usize,
+                        p,
+                    }
                 }
             }
         };
@@ -512,10 +640,30 @@ pub fn random_model(seed: u64) -> (M, Vec<u8>) {
         shape = out_shape(kind, shape);
     }
     let classes = rng.range(1, 10) as usize;
-    layers.push(synaptic(&mut rng, Kind::Dense { outputs: classes }, shape, true));
+    layers.push(synaptic(
+        &mut rng,
+        Kind::Dense { outputs: classes },
+        shape,
+        true,
+    ));
     let n = input_shape.0 * input_shape.1 * input_shape.2;
     let zeros = rng.range(0, 100) as u64;
-    let input = (0..n).map(|_| if rng.chance(zeros) { 0 } else { rng.below(256) as u8 }).collect();
-    (M { timesteps: rng.range(1, 5) as u16, shape: input_shape, encoding, layers }, input)
+    let input = (0..n)
+        .map(|_| {
+            if rng.chance(zeros) {
+                0
+            } else {
+                rng.below(256) as u8
+            }
+        })
+        .collect();
+    (
+        M {
+            timesteps: rng.range(1, 5) as u16,
+            shape: input_shape,
+            encoding,
+            layers,
+        },
+        input,
+    )
 }
-

@@ -231,7 +231,12 @@ impl Network {
             // same image. At inference all of them fire, as in the runtime.
             if learn && cfg.wta_learning && s.fired.len() > 1 {
                 let over = |j: u32| s.u_pre[j as usize] - (cfg.threshold + self.theta[j as usize]);
-                let best = s.fired.iter().copied().max_by(|&a, &b| over(a).total_cmp(&over(b))).unwrap_or(0);
+                let best = s
+                    .fired
+                    .iter()
+                    .copied()
+                    .max_by(|&a, &b| over(a).total_cmp(&over(b)))
+                    .unwrap_or(0);
                 for &j in &s.fired {
                     if j != best {
                         s.u[j as usize] = s.u_pre[j as usize];
