@@ -1,6 +1,8 @@
 //! The inference loop: runs a validated [`Model`] in a caller-provided arena.
 
-use crate::format::{Encoding, Layer, Neuron, Pool, Weights, Width, MAX_LAYERS};
+use crate::format::{
+    ConvGeometry, Encoding, Layer, Neuron, Pool, SynapseRef, Weights, Width, MAX_LAYERS,
+};
 use crate::lif::{self, Membrane};
 use crate::model::{Dims, Model, Plan};
 use crate::{weights, Error};
@@ -135,11 +137,9 @@ impl<'m, 'a> Engine<'m, 'a> {
         let r = model.cache;
         let cache: &mut [i32] = bytemuck::cast_slice_mut(&mut self.arena[r.off..r.end()]);
         let plan = &model.plan[0];
-        let (weights, conv) = match &model.desc.layers[0] {
-            Layer::Dense(d) => (&d.weights, None),
-            Layer::Conv2d(c) => (&c.weights, Some((c.kernel, c.stride, c.padding))),
-            // Rejected at load: a direct-input model starts with a synaptic layer.
-            _ => return 0,
+        // A direct-input model starts with a synaptic layer (checked at load).
+        let Some(SynapseRef { weights, conv, .. }) = model.desc.layers[0].synapse() else {
+            return 0;
         };
         // The loader checked fan-in x 255 x max|weight| <= i32::MAX: no addition can overflow.
         let kernel = Scatter {
@@ -176,38 +176,24 @@ impl<'m, 'a> Engine<'m, 'a> {
             &mut act[..plan.act.len],
             &mut score[..plan.score.len],
         );
-        let (syn, neuron) = match (layer, drive) {
-            (Layer::AvgPool(p), Drive::Events(input)) => {
-                pool(p, plan.input, plan.output, input, act, false);
-                return (0, 0);
+        let Some(SynapseRef {
+            weights,
+            conv,
+            neuron,
+        }) = layer.synapse()
+        else {
+            if let (Layer::AvgPool(p) | Layer::MaxPool(p), Drive::Events(input)) = (layer, drive) {
+                let max = matches!(layer, Layer::MaxPool(_));
+                pool(p, plan.input, plan.output, input, act, max);
             }
-            (Layer::MaxPool(p), Drive::Events(input)) => {
-                pool(p, plan.input, plan.output, input, act, true);
-                return (0, 0);
-            }
-            (Layer::Dense(d), drive) => (
-                Synapse {
-                    weights: &d.weights,
-                    conv: None,
-                    plan,
-                    drive,
-                },
-                &d.neuron,
-            ),
-            (Layer::Conv2d(c), drive) => {
-                let conv = Some((c.kernel, c.stride, c.padding));
-                (
-                    Synapse {
-                        weights: &c.weights,
-                        conv,
-                        plan,
-                        drive,
-                    },
-                    &c.neuron,
-                )
-            }
-            // Rejected at load: pooling never follows the direct input.
-            (_, Drive::Current(_)) => return (0, 0),
+            // (Pooling never follows the direct input: checked at load.)
+            return (0, 0);
+        };
+        let syn = Synapse {
+            weights,
+            conv,
+            plan,
+            drive,
         };
         match neuron.common().2 {
             Width::I16 => syn.neurons::<i16>(neuron, mem, act, score),
@@ -219,7 +205,7 @@ impl<'m, 'a> Engine<'m, 'a> {
 /// A synaptic layer's weights, geometry and what drives it this timestep.
 struct Synapse<'s, 'a> {
     weights: &'s Weights<'a>,
-    conv: Option<(u8, u8, u8)>,
+    conv: Option<ConvGeometry>,
     plan: &'s Plan,
     drive: Drive<'s>,
 }
@@ -285,7 +271,7 @@ impl Synapse<'_, '_> {
 /// Event-driven input of one synaptic layer: every non-zero event adds weight rows.
 struct Scatter<'x, M> {
     /// Kernel, stride and padding of a convolution; `None` for a dense layer.
-    conv: Option<(u8, u8, u8)>,
+    conv: Option<ConvGeometry>,
     plan: &'x Plan,
     events: &'x [u8],
     mem: &'x mut [M],
@@ -325,7 +311,7 @@ fn scatter_dense<M: Membrane, R: weights::Rows, const SAT: bool>(
 /// channels. Inputs in ascending (y, x, c) order, then offsets in ascending (ky, kx).
 fn scatter_conv<M: Membrane, R: weights::Rows, const SAT: bool>(
     rows: &R,
-    (k, s, p): (u8, u8, u8),
+    (k, s, p): ConvGeometry,
     plan: &Plan,
     events: &[u8],
     mem: &mut [M],

@@ -101,6 +101,33 @@ pub enum Layer<'a> {
     MaxPool(Pool),
 }
 
+/// Kernel, stride and padding of a convolution.
+pub(crate) type ConvGeometry = (u8, u8, u8);
+
+/// The parts of a synaptic layer (dense or conv) the engine needs.
+pub(crate) struct SynapseRef<'l, 'a> {
+    pub weights: &'l Weights<'a>,
+    /// `None` for a dense layer.
+    pub conv: Option<ConvGeometry>,
+    pub neuron: &'l Neuron<'a>,
+}
+
+impl<'a> Layer<'a> {
+    /// Weights, geometry and neurons of a synaptic layer; `None` for pooling.
+    pub(crate) fn synapse(&self) -> Option<SynapseRef<'_, 'a>> {
+        let (weights, conv, neuron) = match self {
+            Layer::Dense(d) => (&d.weights, None, &d.neuron),
+            Layer::Conv2d(c) => (&c.weights, Some((c.kernel, c.stride, c.padding)), &c.neuron),
+            Layer::AvgPool(_) | Layer::MaxPool(_) => return None,
+        };
+        Some(SynapseRef {
+            weights,
+            conv,
+            neuron,
+        })
+    }
+}
+
 /// A fully connected layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dense<'a> {
