@@ -103,7 +103,7 @@ impl<'m, 'a> Engine<'m, 'a> {
             if let Some(rng) = rng.as_mut() {
                 let r = model.input_act;
                 for (s, &px) in self.arena[r.off..r.end()].iter_mut().zip(input) {
-                    *s = u8::from((rng.next() >> 24) < px as u32);
+                    *s = u8::from(rng.spikes(px));
                 }
             }
             for (i, (layer, plan)) in model.desc.layers.iter().zip(&model.plan).enumerate() {
@@ -384,22 +384,32 @@ fn pool(p: &Pool, inp: Dims, out: Dims, input: &[u8], output: &mut [u8], max: bo
     }
 }
 
-/// The xorshift32 generator of rate-coded input.
-struct Xorshift32(u32);
+/// The xorshift32 generator of rate-coded input, public so that host tools (the STDP
+/// trainer) draw exactly the spikes the engine draws.
+#[derive(Debug, Clone)]
+pub struct Xorshift32(u32);
 
 impl Xorshift32 {
     const DEFAULT_SEED: u32 = 0x9E37_79B9;
 
-    fn new(seed: u32) -> Self {
+    /// A generator started from `seed` (0 selects a fixed default seed).
+    pub fn new(seed: u32) -> Self {
         Xorshift32(if seed == 0 { Self::DEFAULT_SEED } else { seed })
     }
 
-    fn next(&mut self) -> u32 {
+    /// The next 32 random bits.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u32 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
         self.0 = x;
         x
+    }
+
+    /// Whether an input of intensity `value` spikes at this draw: probability value/256.
+    pub fn spikes(&mut self, value: u8) -> bool {
+        (self.next() >> 24) < value as u32
     }
 }

@@ -31,7 +31,7 @@ mod lif;
 mod model;
 mod weights;
 
-pub use engine::{Arena, Engine, Outcome};
+pub use engine::{Arena, Engine, Outcome, Xorshift32};
 pub use error::Error;
 pub use format::{encode, ModelDesc};
 pub use model::Model;

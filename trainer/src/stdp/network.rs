@@ -1,5 +1,6 @@
 //! The STDP network's state and its simulation of one image presentation.
 
+use ember_runtime::Xorshift32;
 use serde::{Deserialize, Serialize};
 
 /// Hyperparameters of the network, its learning rule and its pruning schedule.
@@ -120,23 +121,6 @@ pub struct Network {
     pub seen: usize,
 }
 
-/// The runtime's rate-coding generator (xorshift32; 0 selects the default seed).
-pub(crate) struct Xorshift32(pub u32);
-
-impl Xorshift32 {
-    pub fn new(seed: u32) -> Self {
-        Xorshift32(if seed == 0 { 0x9E37_79B9 } else { seed })
-    }
-    pub fn next(&mut self) -> u32 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.0 = x;
-        x
-    }
-}
-
 /// Scratch buffers reused across presentations (no allocation per step).
 pub(crate) struct Scratch {
     u: Vec<f32>,
@@ -208,7 +192,7 @@ impl Network {
         for _ in 0..cfg.timesteps {
             s.active.clear();
             for (i, &px) in image.iter().enumerate() {
-                if (rng.next() >> 24) < px as u32 {
+                if rng.spikes(px) {
                     s.active.push(i as u32);
                 }
             }
