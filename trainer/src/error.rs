@@ -17,6 +17,18 @@ pub enum Error {
     /// A dataset file is missing or malformed.
     #[error(transparent)]
     Mnist(#[from] crate::data::mnist::MnistError),
+    /// A CIFAR-10 batch file is missing or malformed.
+    #[error(transparent)]
+    Cifar10(#[from] crate::data::cifar10::Cifar10Error),
+    /// An N-MNIST event file or folder is missing or malformed.
+    #[error(transparent)]
+    Nmnist(#[from] crate::data::nmnist::NmnistError),
+    /// A Free Spoken Digit Dataset recording is missing, misnamed or in an unsupported encoding.
+    #[error(transparent)]
+    Fsdd(#[from] crate::data::fsdd::FsddError),
+    /// The SMS Spam Collection file is missing or malformed.
+    #[error(transparent)]
+    Sms(#[from] crate::data::sms::SmsError),
     /// No `--data` was given and the bundled subset was not found.
     #[error("bundled dataset not found (searched {searched:?}); run from the repository root or pass --data DIR")]
     NoBundledData {

@@ -1,6 +1,15 @@
 //! Datasets: loaders that take paths, and where the bundled subset lives.
+//!
+//! One module per format: [`mnist`] (IDX), [`cifar10`] (binary batches), [`nmnist`]
+//! (N-MNIST events), [`fsdd`] (spoken digits, WAV to spectrogram or MFCC images) and [`sms`]
+//! (SMS Spam Collection TSV). Images are stored channels-last (HWC), like the runtime's
+//! activations.
 
+pub mod cifar10;
+pub mod fsdd;
 pub mod mnist;
+pub mod nmnist;
+pub mod sms;
 
 use std::path::{Path, PathBuf};
 
@@ -30,4 +39,15 @@ pub fn mnist_dir(dir: Option<&Path>) -> Result<PathBuf, crate::Error> {
         Some(d) => Ok(d.to_path_buf()),
         None => bundled_mnist(),
     }
+}
+
+/// `$EMBER_DATA/<name>` if it is a folder or file, else `<name>` in `../shared/data` beside
+/// the repository; `None` when neither exists (tests that need it then skip and say so).
+#[cfg(test)]
+pub(crate) fn shared_data(name: &str) -> Option<PathBuf> {
+    let from_env = std::env::var_os("EMBER_DATA").map(|d| Path::new(&d).join(name));
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(name);
+    from_env.into_iter().chain([beside]).find(|p| p.exists())
 }
