@@ -7,11 +7,17 @@
 //! `theta_l / k²`. The first layer is driven by raw pixels 0..255 where the ANN saw
 //! `x / 255`, so its input unit is worth `1 / 255`. Every value stays in ANN units here;
 //! [`crate::quantize`] turns them into integers.
+//!
+//! With `method = "spikes"` the percentile is taken, layer by layer, of the layer's input
+//! current at each timestep of the float SNN in which the layers before are already
+//! converted (Rathi et al. 2020, "Enabling deep spiking neural networks with hybrid
+//! conversion and spike timing dependent backpropagation"): the threshold then matches what
+//! the layer actually receives from spikes, not the ANN's idealised activations.
 
 use crate::data::mnist::Split;
 use crate::error::{CandleContext, Error, Result};
 use crate::net::{batch_tensor, Net};
-use crate::recipe::{LayerSpec, Percentile};
+use crate::recipe::{Balance, LayerSpec};
 
 /// A synaptic layer of the converted network, in ANN units and candle's weight layout.
 #[derive(Debug, Clone)]
@@ -57,6 +63,8 @@ pub struct Snn {
     pub input: [usize; 3],
     /// Layers in order.
     pub layers: Vec<SnnLayer>,
+    /// Quantize LIF layers with one scale per output channel ([`crate::quantize`]).
+    pub per_channel: bool,
 }
 
 /// The `p`-th percentile (nearest rank) of `values`; the maximum for 100.
@@ -93,23 +101,37 @@ fn activations(net: &Net, data: &Split, n: usize) -> Result<Vec<Vec<f32>>> {
     Ok(acts)
 }
 
-/// Converts a trained ANN, measuring thresholds on the first samples of `calib`.
+/// Converts a trained ANN, measuring thresholds on the first samples of `calib`, at the
+/// recipe's timesteps.
 pub fn convert(net: &Net, calib: &Split) -> Result<Snn> {
+    convert_at(net, calib, net.recipe.timesteps)
+}
+
+/// [`convert`] for `timesteps` steps per inference (the rate rounding and the spiking
+/// calibration depend on it).
+pub fn convert_at(net: &Net, calib: &Split, timesteps: u16) -> Result<Snn> {
     let r = &net.recipe;
-    let p = match r.convert.percentile {
-        Percentile::Value(p) => p,
-        Percentile::Named(_) => 100.0,
+    let c = &r.convert;
+    let p = c.percentile.value();
+    let mut acts = match c.method {
+        Balance::Activations => activations(net, calib, c.calibration_samples)?,
+        Balance::Spikes => Vec::new(),
     };
-    let mut acts = activations(net, calib, r.convert.calibration_samples)?;
     let shapes = r.shapes()?;
     let last = r.layers.len() - 1;
     let mut unit = 1.0f32 / 255.0;
     let mut hidden = 0;
-    let mut layers = Vec::new();
+    let mut snn = Snn {
+        name: r.name.clone(),
+        timesteps,
+        input: r.input,
+        layers: Vec::new(),
+        per_channel: c.per_channel,
+    };
     for (i, (spec, params)) in r.layers.iter().zip(&net.params).enumerate() {
         if let LayerSpec::Avgpool { kernel } = *spec {
             unit /= (kernel * kernel) as f32;
-            layers.push(SnnLayer::AvgPool { kernel });
+            snn.layers.push(SnnLayer::AvgPool { kernel });
             continue;
         }
         let params = params.as_ref().ok_or_else(|| Error::Convert {
@@ -125,28 +147,11 @@ pub fn convert(net: &Net, calib: &Split) -> Result<Snn> {
             .iter()
             .map(|x| x * unit)
             .collect();
-        let mut bias = match &params.bias {
+        let bias = match &params.bias {
             Some(b) => Some(b.as_tensor().to_vec1::<f32>().ctx("bias")?),
             None => None,
         };
-        let threshold = if i == last {
-            None
-        } else {
-            let theta = percentile(&mut acts[hidden], p).ok_or_else(|| Error::Convert {
-                layer: i,
-                message: "no positive activation on the calibration samples (dead layer); train longer or use more samples".into(),
-            })?;
-            tracing::info!(layer = i, theta, percentile = p, "threshold");
-            hidden += 1;
-            unit = theta;
-            if r.convert.round_rates {
-                let half = theta / (2.0 * r.timesteps as f32);
-                let b = bias.get_or_insert_with(|| vec![0.0; shapes[i][0]]);
-                b.iter_mut().for_each(|x| *x += half);
-            }
-            Some(theta)
-        };
-        layers.push(SnnLayer::Synapse(Synapse {
+        snn.layers.push(SnnLayer::Synapse(Synapse {
             index: i,
             spec: *spec,
             input: r.input_shape(i)?,
@@ -154,15 +159,35 @@ pub fn convert(net: &Net, calib: &Split) -> Result<Snn> {
             weight,
             weight_shape: w.dims().to_vec(),
             bias,
-            threshold,
+            threshold: None,
         }));
+        if i == last {
+            break;
+        }
+        let mut values = match c.method {
+            Balance::Activations => std::mem::take(&mut acts[hidden]),
+            Balance::Spikes => {
+                let steps = c.calibration_timesteps.unwrap_or(timesteps);
+                crate::snn::layer_inputs(&snn, calib, c.calibration_samples, steps)?
+            }
+        };
+        let theta = percentile(&mut values, p).ok_or_else(|| Error::Convert {
+            layer: i,
+            message: "no positive activation on the calibration samples (dead layer); train longer or use more samples".into(),
+        })? * c.scale as f32;
+        tracing::info!(layer = i, theta, percentile = p, method = ?c.method, "threshold");
+        hidden += 1;
+        unit = theta;
+        if let Some(SnnLayer::Synapse(s)) = snn.layers.last_mut() {
+            s.threshold = Some(theta);
+            if c.round_rates {
+                let half = theta / (2.0 * timesteps as f32);
+                let b = s.bias.get_or_insert_with(|| vec![0.0; shapes[i][0]]);
+                b.iter_mut().for_each(|x| *x += half);
+            }
+        }
     }
-    Ok(Snn {
-        name: r.name.clone(),
-        timesteps: r.timesteps,
-        input: r.input,
-        layers,
-    })
+    Ok(snn)
 }
 
 #[cfg(test)]

@@ -401,6 +401,8 @@ impl DietNet {
             timesteps: self.timesteps,
             input: self.input,
             layers,
+            // The leak's integer floor is modelled with one scale per layer.
+            per_channel: false,
         })
     }
 
@@ -974,8 +976,8 @@ pub fn finish(
             (SnnLayer::Synapse(s), QLayer::Synapse(q)) => Some(LayerConversion {
                 layer: s.index,
                 theta: s.threshold,
-                scale: q.scale,
-                threshold: q.threshold,
+                scale: q.scale.clone(),
+                threshold: q.threshold.clone(),
             }),
             _ => None,
         })
@@ -1017,6 +1019,8 @@ pub fn finish(
         snn_int: int,
         energy,
         conversion,
+        holdout: None,
+        timestep_sweep: Vec::new(),
     };
     Ok(DietReport {
         base,

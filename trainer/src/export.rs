@@ -45,6 +45,14 @@ pub fn encode_leaky(q: &QModel, leaks: &[u16]) -> Result<Vec<u8>> {
             QLayer::AvgPool { .. } => (Vec::new(), None),
         })
         .collect();
+    let thresholds: Vec<Vec<u8>> = q
+        .layers
+        .iter()
+        .map(|l| match l {
+            QLayer::Synapse(s) => s.threshold.as_deref().map(le_bytes).unwrap_or_default(),
+            QLayer::AvgPool { .. } => Vec::new(),
+        })
+        .collect();
     let readout_leak =
         Leak::from_fixed(fixed::types::U1F15::ZERO).ok_or_else(|| Error::Convert {
             layer: q.layers.len() - 1,
@@ -68,9 +76,12 @@ pub fn encode_leaky(q: &QModel, leaks: &[u16]) -> Result<Vec<u8>> {
                     Some(b) => Channelwise::PerChannel(b),
                     None => Channelwise::Uniform(0),
                 };
-                let neuron = match s.threshold {
+                let neuron = match s.threshold.as_deref() {
                     Some(t) => Neuron::Lif(Lif {
-                        threshold: Channelwise::Uniform(t),
+                        threshold: match t {
+                            [one] => Channelwise::Uniform(*one),
+                            _ => Channelwise::PerChannel(&thresholds[i]),
+                        },
                         bias,
                         leak: match leaks.get(i) {
                             Some(&b) => Leak::from_fixed(fixed::types::U1F15::from_bits(b))
@@ -147,6 +158,7 @@ pub fn encode_leaky(q: &QModel, leaks: &[u16]) -> Result<Vec<u8>> {
         .iter()
         .map(|(w, b)| w.len() + b.as_ref().map_or(0, Vec::len))
         .sum::<usize>()
+        + thresholds.iter().map(Vec::len).sum::<usize>()
         + 4096;
     let mut out = vec![0u8; size];
     let path = Path::new("<exported model>");

@@ -19,6 +19,7 @@ pub mod export;
 pub mod inspect;
 pub mod net;
 pub mod pipeline;
+pub mod plot;
 pub mod quantize;
 pub mod recipe;
 pub mod report;

@@ -58,6 +58,10 @@ enum Command {
         /// Train on the first N training samples only.
         #[arg(long)]
         train_samples: Option<usize>,
+        /// Continue an interrupted run from the checkpoint that every epoch writes into
+        /// --out (weights, optimiser state, epoch count); same result as an uninterrupted run.
+        #[arg(long)]
+        resume: bool,
     },
     /// Convert a trained checkpoint to an integer SNN and export it as an .ember file.
     ///
@@ -75,6 +79,18 @@ enum Command {
         /// MNIST directory: calibration (train split) and evaluation (test split) [default: bundled subset].
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Also convert for each of these timesteps (e.g. 8,16,32,64,128) and report the
+        /// float SNN and integer runtime accuracy of each in report.json
+        /// (`timestep_sweep`), with a plot <stem>.timesteps.png.
+        #[arg(long, value_delimiter = ',')]
+        sweep_timesteps: Vec<u16>,
+        /// Test samples for each point of --sweep-timesteps [default: the whole test split].
+        #[arg(long)]
+        sweep_samples: Option<usize>,
+        /// Also measure accuracy on the last N training samples (`holdout` in the report):
+        /// choose conversion settings on these, not on the test set.
+        #[arg(long)]
+        holdout: Option<usize>,
     },
     /// DIET-SNN / hybrid STDB: convert a trained ANN checkpoint, fine-tune the spiking
     /// network with BPTT (weights, thresholds and leaks), export it and evaluate it.
@@ -223,14 +239,26 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
-    /// Train REF-MLP on the bundled subset, convert, export demo-out/ref-mlp.ember and evaluate.
+    /// The whole pipeline on the bundled subset: train REF-MLP's ANN, convert it, fine-tune
+    /// it with DIET-SNN (learned thresholds and leaks), quantize, export
+    /// demo-out/ref-mlp.ember, evaluate it with the integer runtime, then run it on the
+    /// emulated Cortex-M4 (qemu-mps2-an386) and check that the firmware agrees with the host.
     Demo {
         /// Output directory.
         #[arg(long, default_value = "demo-out")]
         out: PathBuf,
-        /// Epochs on the 2,000 bundled training images.
+        /// ANN epochs on the 2,000 bundled training images.
         #[arg(long, default_value_t = 5)]
         epochs: usize,
+        /// DIET-SNN fine-tuning epochs (0: convert only).
+        #[arg(long, default_value_t = 2)]
+        diet_epochs: usize,
+        /// Test images run on the emulated board.
+        #[arg(long, default_value_t = 200)]
+        hil_samples: usize,
+        /// Skip the hardware-in-the-loop step.
+        #[arg(long)]
+        no_hil: bool,
     },
 }
 
@@ -273,6 +301,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
             out,
             epochs,
             train_samples,
+            resume,
         } => {
             let recipe = Recipe::load(&recipe)?;
             let opts = Options {
@@ -280,6 +309,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 epochs,
                 train_samples,
                 progress,
+                resume,
             };
             let report = pipeline::train(&recipe, &opts, &out, "model.ember")?;
             print_summary(&report, &out.join("model.ember"));
@@ -289,6 +319,9 @@ fn run(command: Command, progress: bool) -> Result<()> {
             recipe,
             out,
             data,
+            sweep_timesteps,
+            sweep_samples,
+            holdout,
         } => {
             let recipe = Recipe::load(&recipe)?;
             let opts = Options {
@@ -296,12 +329,42 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 epochs: None,
                 train_samples: None,
                 progress,
+                resume: false,
             };
             let net = ember_trainer::net::Net::load(&recipe, &checkpoint)?;
             let mnist = pipeline::load_data(&recipe, &opts.data)?;
-            let report = pipeline::finish(&net, &mnist, &out, &opts)?;
+            let mut report = pipeline::finish(&net, &mnist, &out, &opts)?;
+            if let Some(n) = holdout {
+                report.holdout = Some(pipeline::holdout(&net, &mnist, n, progress)?);
+            }
+            if !sweep_timesteps.is_empty() {
+                let n = sweep_samples.unwrap_or(mnist.test.len());
+                report.timestep_sweep =
+                    pipeline::timestep_sweep(&net, &mnist, &sweep_timesteps, n, progress)?;
+                let png = out.with_extension("timesteps.png");
+                pipeline::sweep_plot(&report, &png)?;
+                println!("plot: {}", png.display());
+            }
             pipeline::write_report(&report, &pipeline::report_path(&out))?;
             print_summary(&report, &out);
+            if let Some(h) = &report.holdout {
+                println!(
+                    "holdout ({} training samples): ANN {:.2}%, float SNN {:.2}%, integer {:.2}%",
+                    h.samples,
+                    100.0 * h.ann_accuracy,
+                    100.0 * h.snn_float_accuracy,
+                    100.0 * h.snn_int_accuracy
+                );
+            }
+            for p in &report.timestep_sweep {
+                println!(
+                    "T = {:>3}: float SNN {:.2}%, integer {:.2}% ({} test samples)",
+                    p.timesteps,
+                    100.0 * p.snn_float_accuracy,
+                    100.0 * p.snn_int_accuracy,
+                    p.samples
+                );
+            }
         }
         Command::Diet {
             checkpoint,
@@ -320,6 +383,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 epochs: None,
                 train_samples,
                 progress,
+                resume: false,
             };
             let net = ember_trainer::net::Net::load(&recipe, &checkpoint)?;
             let mut mnist = pipeline::load_data(&recipe, &opts.data)?;
@@ -569,19 +633,132 @@ fn run(command: Command, progress: bool) -> Result<()> {
             );
             println!("report: {}", out.join("report.json").display());
         }
-        Command::Demo { out, epochs } => {
-            let recipe = Recipe::parse(REF_MLP, Path::new("recipes/ref-mlp.toml"))?;
+        Command::Demo {
+            out,
+            epochs,
+            diet_epochs,
+            hil_samples,
+            no_hil,
+        } => {
+            let start = std::time::Instant::now();
+            let mut recipe = Recipe::parse(REF_MLP, Path::new("recipes/ref-mlp.toml"))?;
+            if diet_epochs > 0 {
+                recipe.diet = Some(ember_trainer::diet::DietSpec {
+                    epochs: diet_epochs,
+                    // A tenth of the 2,000 bundled images picks the best epoch.
+                    holdout: 200,
+                    ..Default::default()
+                });
+            }
+            let data = ember_trainer::data::bundled_mnist()?;
             let opts = Options {
-                data: ember_trainer::data::bundled_mnist()?,
+                data: data.clone(),
                 epochs: Some(epochs),
                 train_samples: None,
                 progress,
+                resume: false,
             };
+            let model = out.join("ref-mlp.ember");
             let report = pipeline::train(&recipe, &opts, &out, "ref-mlp.ember")?;
-            print_summary(&report, &out.join("ref-mlp.ember"));
+            print_summary(&report, &model);
+            let report_json = pipeline::report_path(&model);
+            let hil = if no_hil {
+                Err("skipped (--no-hil)".to_string())
+            } else {
+                demo_hil(&model, &data, hil_samples, progress)
+            };
+            match &hil {
+                Ok(r) => {
+                    println!(
+                        "| qemu-mps2-an386 (Cortex-M4), {} test images | agreement {:.2}%, accuracy {}, {:.0} instructions/inference, flash {} B, RAM {} B |",
+                        r.samples,
+                        100.0 * r.agreement,
+                        r.board_accuracy.map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
+                        r.instructions_per_inference,
+                        r.flash_bytes,
+                        r.ram_bytes
+                    );
+                    add_to_report(
+                        &report_json,
+                        "hil",
+                        serde_json::to_value(r).unwrap_or_default(),
+                    )?;
+                }
+                Err(why) => println!("hardware in the loop: {why}"),
+            }
+            if let Err(why) = &hil {
+                if why.starts_with("failed") {
+                    return Err(Error::Mismatch {
+                        message: format!("hardware in the loop {why}"),
+                    });
+                }
+            }
+            println!(
+                "demo done in {:.0} s; model {}, report {}",
+                start.elapsed().as_secs_f64(),
+                model.display(),
+                report_json.display()
+            );
+            if let Ok(r) = &hil {
+                if r.agreement < 1.0 {
+                    return Err(Error::Mismatch {
+                        message: format!(
+                            "the firmware disagrees with the host runtime on {:.2}% of the samples",
+                            100.0 * (1.0 - r.agreement)
+                        ),
+                    });
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// Runs the demo's model on qemu-mps2-an386, or says what is missing.
+fn demo_hil(
+    model: &Path,
+    data: &Path,
+    samples: usize,
+    progress: bool,
+) -> std::result::Result<ember_hil::HilReport, String> {
+    if !ember_hil::qemu::available() {
+        return Err("skipped: qemu-system-arm not found (Debian/Ubuntu: sudo apt-get install qemu-system-arm)".into());
+    }
+    let firmware = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware");
+    if !firmware.join("Cargo.toml").is_file() {
+        return Err(format!(
+            "skipped: the firmware workspace {} is missing",
+            firmware.display()
+        ));
+    }
+    let set = ember_hil::Samples::mnist_test(data, samples).map_err(|e| e.to_string())?;
+    if progress {
+        eprintln!(
+            "building the firmware for qemu-mps2-an386 and running {} test images under QEMU...",
+            set.len()
+        );
+    }
+    ember_hil::run(
+        ember_hil::Board::QemuMps2An386,
+        model,
+        &set,
+        std::time::Duration::from_secs(300),
+    )
+    .map_err(|e| format!("failed: {e}"))
+}
+
+/// Adds `key: value` to the JSON object in `path`, atomically.
+fn add_to_report(path: &Path, key: &str, value: serde_json::Value) -> Result<()> {
+    let bad = |e: serde_json::Error| Error::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    };
+    let mut v: serde_json::Value = serde_json::from_slice(&read(path)?).map_err(bad)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert(key.to_string(), value);
+    }
+    let text = serde_json::to_string_pretty(&v).map_err(bad)?;
+    ember_trainer::error::write_atomic(path, text.as_bytes())
 }
 
 fn print_summary(r: &Report, model: &Path) {

@@ -10,7 +10,7 @@ use crate::eval::{evaluate, RuntimeEval};
 use crate::net::Net;
 use crate::quantize::QLayer;
 use crate::recipe::{LayerSpec, Recipe};
-use crate::report::{Energy, LayerConversion, Report};
+use crate::report::{Energy, Holdout, LayerConversion, Report, SweepPoint};
 
 /// Where the outputs go and how the stages run.
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub struct Options {
     pub train_samples: Option<usize>,
     /// Show progress bars.
     pub progress: bool,
+    /// Continue an interrupted `ember train` from the checkpoint in its output directory.
+    pub resume: bool,
 }
 
 /// Loads MNIST and checks that its images fit the recipe.
@@ -55,18 +57,22 @@ pub fn train(recipe: &Recipe, opts: &Options, out: &Path, model_name: &str) -> R
     let net = Net::init(recipe)?;
     tracing::info!(recipe = %recipe.path.display(), samples = data.train.len(), epochs, "training the ANN");
     let start = Instant::now();
+    let ckpt = Some(crate::train::Checkpoints {
+        dir: out,
+        resume: opts.resume,
+    });
     let stats = match &recipe.diet {
         // DIET keeps the best epoch on the last training samples: the ANN must not see them.
         Some(d) => {
             let mut ann = data.train.clone();
             ann.truncate(ann.len() - crate::diet::holdout(d, ann.len()));
-            crate::train::train(&net, &ann, epochs, opts.progress)?
+            crate::train::train_with(&net, &ann, epochs, opts.progress, ckpt)?
         }
-        None => crate::train::train(&net, &data.train, epochs, opts.progress)?,
+        None => crate::train::train_with(&net, &data.train, epochs, opts.progress, ckpt)?,
     };
     let train_seconds = start.elapsed().as_secs_f64();
     tracing::info!(seconds = train_seconds, "training done");
-    net.save(&out.join("checkpoint.safetensors"))?;
+    net.save(&out.join(crate::train::CHECKPOINT))?;
     let model = out.join(model_name);
     let train_samples_per_second = stats.samples_per_second;
     if recipe.diet.is_some() {
@@ -174,8 +180,8 @@ pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<R
             (crate::convert::SnnLayer::Synapse(s), QLayer::Synapse(q)) => Some(LayerConversion {
                 layer: s.index,
                 theta: s.threshold,
-                scale: q.scale,
-                threshold: q.threshold,
+                scale: q.scale.clone(),
+                threshold: q.threshold.clone(),
             }),
             _ => None,
         })
@@ -197,5 +203,113 @@ pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<R
         snn_int: int,
         energy,
         conversion,
+        holdout: None,
+        timestep_sweep: Vec::new(),
     })
+}
+
+fn accuracy_of(classes: impl Iterator<Item = u32>, labels: &[u8]) -> f64 {
+    let (mut right, mut n) = (0usize, 0usize);
+    for (c, &l) in classes.zip(labels) {
+        right += usize::from(c == l as u32);
+        n += 1;
+    }
+    right as f64 / n.max(1) as f64
+}
+
+/// Converts `net` at its recipe's timesteps and measures the ANN, the float SNN and the
+/// integer runtime on the last `n` training samples (calibration uses the first ones).
+pub fn holdout(net: &Net, data: &Mnist, n: usize, show: bool) -> Result<Holdout> {
+    let train = &data.train;
+    let n = n.min(train.len());
+    let mut held = train.clone();
+    held.images
+        .drain(..(train.len() - n) * train.rows * train.cols);
+    held.labels.drain(..train.len() - n);
+    let snn = crate::convert::convert(net, train)?;
+    let sim = crate::snn::simulate_with_progress(&snn, &held, n, net.recipe.timesteps, show)?;
+    let bytes = crate::export::encode(&crate::quantize::quantize(&snn)?)?;
+    let int = evaluate(&bytes, Path::new("<holdout>"), &held, n, None, show)?;
+    Ok(Holdout {
+        samples: n,
+        ann_accuracy: crate::train::accuracy(net, &held, n)? as f64,
+        snn_float_accuracy: accuracy_of(sim.classes.iter().copied(), &held.labels),
+        snn_int_accuracy: int.accuracy,
+    })
+}
+
+/// The network converted for each of `steps` timesteps (thresholds recalibrated, rate
+/// rounding for that T), simulated in float and run by the integer runtime on the first
+/// `n` test samples.
+pub fn timestep_sweep(
+    net: &Net,
+    data: &Mnist,
+    steps: &[u16],
+    n: usize,
+    show: bool,
+) -> Result<Vec<SweepPoint>> {
+    let test = &data.test;
+    let n = n.min(test.len());
+    let mut out = Vec::new();
+    for &t in steps {
+        let snn = crate::convert::convert_at(net, &data.train, t)?;
+        let sim = crate::snn::simulate_with_progress(&snn, test, n, t, show)?;
+        let bytes = crate::export::encode(&crate::quantize::quantize(&snn)?)?;
+        let int = evaluate(&bytes, Path::new("<sweep>"), test, n, None, show)?;
+        let p = SweepPoint {
+            timesteps: t,
+            samples: n,
+            snn_float_accuracy: accuracy_of(sim.classes.iter().copied(), &test.labels),
+            snn_int_accuracy: int.accuracy,
+            spike_rates: int.layers.iter().map(|l| l.spike_rate).collect(),
+            sops_per_inference: int.sops_per_inference,
+        };
+        tracing::info!(
+            timesteps = t,
+            float = p.snn_float_accuracy,
+            int = p.snn_int_accuracy,
+            "sweep"
+        );
+        out.push(p);
+    }
+    Ok(out)
+}
+
+/// A PNG of accuracy against timesteps: float SNN, integer runtime and the ANN.
+pub fn sweep_plot(report: &Report, path: &Path) -> Result<()> {
+    use crate::plot::{line_chart, Chart, Series};
+    let pts = |f: &dyn Fn(&SweepPoint) -> f64| -> Vec<(f64, f64)> {
+        report
+            .timestep_sweep
+            .iter()
+            .map(|p| (p.timesteps as f64, 100.0 * f(p)))
+            .collect()
+    };
+    let ann = 100.0 * report.ann_accuracy;
+    let xs: Vec<f64> = report
+        .timestep_sweep
+        .iter()
+        .map(|p| p.timesteps as f64)
+        .collect();
+    let chart = Chart {
+        title: format!("{}: converted SNN accuracy against timesteps", report.model),
+        x_label: "timesteps T".into(),
+        y_label: "test accuracy (%)".into(),
+        log_x: true,
+        series: vec![
+            Series {
+                name: "float SNN".into(),
+                points: pts(&|p| p.snn_float_accuracy),
+            },
+            Series {
+                name: "integer runtime".into(),
+                points: pts(&|p| p.snn_int_accuracy),
+            },
+            Series {
+                name: format!("ANN ({} test samples)", report.test_samples),
+                points: xs.iter().map(|&x| (x, ann)).collect(),
+            },
+        ],
+    };
+    line_chart(&chart, path)
 }

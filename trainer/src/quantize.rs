@@ -1,9 +1,13 @@
-//! Integer network: int8 weights with one scale per layer, integer thresholds and biases in
-//! the same units, weights permuted into the runtime's layouts.
+//! Integer network: int8 weights with one scale per layer (or, for LIF layers with
+//! `per_channel`, one per output channel), integer thresholds and biases in the same units,
+//! weights permuted into the runtime's layouts.
 //!
 //! For a synaptic layer with effective weights `W'` (see [`crate::convert`]), the scale is
 //! `s = 127 / max|W'|`; the runtime then stores `round(W' s)`, threshold `round(theta s)`
 //! (at least 1) and bias `round(b s)`, so membranes count in units of `1/s` activation.
+//! Per channel, `s_c = 127 / max|W'_c|` over channel `c`'s weights, and its threshold and
+//! bias use `s_c`: each channel's membrane has its own unit, which costs nothing in the
+//! runtime (thresholds are per channel there) and keeps small-weight channels precise.
 //! Layouts (see `ember_runtime::format`): activations channels-last (HWC); dense weights
 //! `inputs x outputs` with inputs in HWC order; conv weights rows `(ky, kx, c_in)` by columns
 //! `c_out`.
@@ -25,10 +29,11 @@ pub struct QSynapse {
     pub weights: Vec<i8>,
     /// Integer bias per output channel, if any.
     pub bias: Option<Vec<i32>>,
-    /// Integer threshold; `None` for the readout.
-    pub threshold: Option<i32>,
-    /// Membrane units per ANN activation unit.
-    pub scale: f32,
+    /// Integer threshold: one for the layer, or one per output channel (per-channel
+    /// quantization); `None` for the readout.
+    pub threshold: Option<Vec<i32>>,
+    /// Membrane units per ANN activation unit: one for the layer, or one per output channel.
+    pub scale: Vec<f32>,
 }
 
 /// A quantized layer.
@@ -63,7 +68,9 @@ pub fn quantize(snn: &Snn) -> Result<QModel> {
         .iter()
         .map(|l| match l {
             SnnLayer::AvgPool { kernel } => Ok(QLayer::AvgPool { kernel: *kernel }),
-            SnnLayer::Synapse(s) => quantize_synapse(s).map(QLayer::Synapse),
+            SnnLayer::Synapse(s) => {
+                quantize_synapse(s, snn.per_channel && s.threshold.is_some()).map(QLayer::Synapse)
+            }
         })
         .collect::<Result<_>>()?;
     Ok(QModel {
@@ -74,17 +81,41 @@ pub fn quantize(snn: &Snn) -> Result<QModel> {
     })
 }
 
-fn quantize_synapse(s: &Synapse) -> Result<QSynapse> {
+/// Output channel of each weight in candle's layout (dense `(out, in)`, conv
+/// `(co, ci, k, k)`): weights are stored output-major, `per` weights each.
+fn scales(s: &Synapse, per_channel: bool) -> Result<Vec<f32>> {
+    let outputs = s.weight_shape.first().copied().unwrap_or(1).max(1);
+    let per = s.weight.len() / outputs;
+    let groups: Vec<&[f32]> = if per_channel && per > 0 {
+        s.weight.chunks(per).collect()
+    } else {
+        vec![&s.weight[..]]
+    };
+    let layer_max = s.weight.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+    if !(layer_max > 0.0 && layer_max.is_finite()) {
+        return Err(Error::Convert {
+            layer: s.index,
+            message: "weights are all zero or not finite".into(),
+        });
+    }
+    Ok(groups
+        .iter()
+        .map(|g| {
+            // A channel whose weights are all zero keeps the layer's scale.
+            let m = g.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+            127.0 / if m > 0.0 { m } else { layer_max }
+        })
+        .collect())
+}
+
+fn quantize_synapse(s: &Synapse, per_channel: bool) -> Result<QSynapse> {
     let err = |message: &str| Error::Convert {
         layer: s.index,
         message: message.into(),
     };
-    let max = s.weight.iter().fold(0.0f32, |m, w| m.max(w.abs()));
-    if !(max > 0.0 && max.is_finite()) {
-        return Err(err("weights are all zero or not finite"));
-    }
-    let scale = 127.0 / max;
-    let q = |w: f32| (w * scale).round().clamp(-127.0, 127.0) as i8;
+    let scale = scales(s, per_channel)?;
+    let sc = |o: usize| scale[if scale.len() == 1 { 0 } else { o }];
+    let q = |w: f32, o: usize| (w * sc(o)).round().clamp(-127.0, 127.0) as i8;
     let [ci, ih, iw] = s.input;
     let (outputs, weights) = match s.spec {
         LayerSpec::Dense { outputs, .. } => {
@@ -95,7 +126,7 @@ fn quantize_synapse(s: &Synapse) -> Result<QSynapse> {
                 for p in 0..ih * iw {
                     let row = p * ci + c;
                     for o in 0..outputs {
-                        v[row * outputs + o] = q(s.weight[o * n_in + c * ih * iw + p]);
+                        v[row * outputs + o] = q(s.weight[o * n_in + c * ih * iw + p], o);
                     }
                 }
             }
@@ -113,7 +144,7 @@ fn quantize_synapse(s: &Synapse) -> Result<QSynapse> {
                     for ky in 0..k {
                         for kx in 0..k {
                             v[((ky * k + kx) * ci + c) * co + o] =
-                                q(s.weight[((o * ci + c) * k + ky) * k + kx]);
+                                q(s.weight[((o * ci + c) * k + ky) * k + kx], o);
                         }
                     }
                 }
@@ -122,7 +153,7 @@ fn quantize_synapse(s: &Synapse) -> Result<QSynapse> {
         }
         LayerSpec::Avgpool { .. } => return Err(err("pooling has no weights")),
     };
-    let to_i32 = |x: f32| -> Result<i32> {
+    let to_i32 = |x: f32, scale: f32| -> Result<i32> {
         let r = (x * scale).round();
         if r.abs() < i32::MAX as f32 / 2.0 {
             Ok(r as i32)
@@ -133,11 +164,21 @@ fn quantize_synapse(s: &Synapse) -> Result<QSynapse> {
     let bias = s
         .bias
         .as_ref()
-        .map(|b| b.iter().map(|&x| to_i32(x)).collect::<Result<Vec<_>>>())
+        .map(|b| {
+            b.iter()
+                .enumerate()
+                .map(|(o, &x)| to_i32(x, sc(o)))
+                .collect::<Result<Vec<_>>>()
+        })
         .transpose()?;
     let threshold = s
         .threshold
-        .map(|t| to_i32(t).map(|t| t.max(1)))
+        .map(|t| {
+            scale
+                .iter()
+                .map(|&k| to_i32(t, k).map(|t| t.max(1)))
+                .collect::<Result<Vec<_>>>()
+        })
         .transpose()?;
     Ok(QSynapse {
         index: s.index,

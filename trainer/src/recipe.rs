@@ -110,6 +110,14 @@ pub struct TrainSpec {
     pub lr: f64,
     /// Seed of weight initialisation and shuffling.
     pub seed: u64,
+    /// Learning-rate schedule over all the recipe's epochs: "constant" (default) or
+    /// "cosine" (from `lr` down to 0 at the last batch).
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Data augmentation: shift every training image by a random offset of up to this many
+    /// pixels in each direction (zero fill). 0 (default) = off.
+    #[serde(default)]
+    pub shift: usize,
 }
 
 impl Default for TrainSpec {
@@ -119,6 +127,32 @@ impl Default for TrainSpec {
             batch: 64,
             lr: 1e-3,
             seed: 1,
+            schedule: Schedule::Constant,
+            shift: 0,
+        }
+    }
+}
+
+/// Learning-rate schedule of the ANN training.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// The same rate throughout.
+    #[default]
+    Constant,
+    /// Half a cosine from `lr` to 0 over all batches of all epochs.
+    Cosine,
+}
+
+impl Schedule {
+    /// The rate at batch `step` of `total` for a base rate `lr`.
+    pub fn rate(self, lr: f64, step: usize, total: usize) -> f64 {
+        match self {
+            Schedule::Constant => lr,
+            Schedule::Cosine => {
+                let f = step as f64 / total.max(1) as f64;
+                0.5 * lr * (1.0 + (std::f64::consts::PI * f.min(1.0)).cos())
+            }
         }
     }
 }
@@ -127,9 +161,9 @@ impl Default for TrainSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConvertSpec {
-    /// Threshold of each layer: this percentile of its positive ReLU activations, or "max".
+    /// Threshold of each layer: this percentile of its positive inputs, or "max".
     pub percentile: Percentile,
-    /// Training samples used to measure the activations.
+    /// Training samples used to measure the activations (the first ones of the train split).
     pub calibration_samples: usize,
     /// Add `theta / (2 T)` to every LIF layer's bias, so that over the T timesteps a
     /// constant drive `a` gives `round(T a / theta)` spikes instead of `floor(...)`.
@@ -137,6 +171,26 @@ pub struct ConvertSpec {
     /// 99.9 percentile (models/README.md).
     #[serde(default = "yes")]
     pub round_rates: bool,
+    /// Multiplies every threshold after the percentile (default 1.0).
+    #[serde(default = "unit_scale")]
+    pub scale: f64,
+    /// What the percentile is taken of: "activations" (default: the ANN's ReLU outputs)
+    /// or "spikes" (layer by layer, the input current each timestep when the layers before
+    /// are already converted and spiking, as in the hybrid-training paper).
+    #[serde(default)]
+    pub method: Balance,
+    /// Timesteps simulated per calibration sample with `method = "spikes"`; default the
+    /// recipe's `timesteps`.
+    #[serde(default)]
+    pub calibration_timesteps: Option<u16>,
+    /// int8 weights with one scale per output channel (and per-channel integer thresholds)
+    /// instead of one per layer. The readout always has one scale, so class scores compare.
+    #[serde(default)]
+    pub per_channel: bool,
+}
+
+fn unit_scale() -> f64 {
+    1.0
 }
 
 impl Default for ConvertSpec {
@@ -145,8 +199,23 @@ impl Default for ConvertSpec {
             percentile: Percentile::Value(99.9),
             calibration_samples: 1000,
             round_rates: true,
+            scale: 1.0,
+            method: Balance::Activations,
+            calibration_timesteps: None,
+            per_channel: false,
         }
     }
+}
+
+/// What threshold balancing measures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Balance {
+    /// The ANN's ReLU activations of each layer.
+    #[default]
+    Activations,
+    /// Each layer's input current in the spiking network, layers before already converted.
+    Spikes,
 }
 
 /// Which activation becomes a layer's threshold.
@@ -245,6 +314,21 @@ impl Recipe {
         }
         if self.convert.calibration_samples == 0 {
             return Err(self.err("convert.calibration_samples must be positive"));
+        }
+        if !(self.convert.scale.is_finite() && self.convert.scale > 0.0) {
+            return Err(self.err("convert.scale must be a positive number"));
+        }
+        if self.convert.calibration_timesteps == Some(0) {
+            return Err(self.err("convert.calibration_timesteps must be positive"));
+        }
+        if t.shift >= self.input[0].min(self.input[1]) {
+            return Err(self.err("train.shift must be smaller than the image"));
+        }
+        if self.diet.is_some() && self.convert.per_channel {
+            return Err(self.err(
+                "convert.per_channel is not supported with [diet] (the learned leak's integer \
+                 floor is modelled with one scale per layer)",
+            ));
         }
         if let Some(d) = &self.diet {
             d.check().map_err(|m| self.err(format!("diet: {m}")))?;

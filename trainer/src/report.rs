@@ -45,10 +45,10 @@ pub struct LayerConversion {
     pub layer: usize,
     /// Threshold in ANN units (the calibrated activation percentile).
     pub theta: Option<f32>,
-    /// Membrane units per ANN unit.
-    pub scale: f32,
-    /// Integer threshold stored in the model.
-    pub threshold: Option<i32>,
+    /// Membrane units per ANN unit: one for the layer, or one per output channel.
+    pub scale: Vec<f32>,
+    /// Integer threshold stored in the model: one, or one per output channel.
+    pub threshold: Option<Vec<i32>>,
 }
 
 /// Everything `ember train` / `ember convert` measured.
@@ -85,4 +85,41 @@ pub struct Report {
     pub energy: Energy,
     /// Thresholds and scales per synaptic layer.
     pub conversion: Vec<LayerConversion>,
+    /// Accuracy on held-out training samples (`ember convert --holdout N`): what conversion
+    /// settings are chosen on, so the test set stays untouched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<Holdout>,
+    /// The same network converted for other timesteps (`ember convert --sweep-timesteps`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timestep_sweep: Vec<SweepPoint>,
+}
+
+/// Accuracies on the last training samples, which calibration does not use.
+#[derive(Debug, Clone, Serialize)]
+pub struct Holdout {
+    /// Held-out samples (the last ones of the training split).
+    pub samples: usize,
+    /// Float ANN top-1 accuracy on them.
+    pub ann_accuracy: f64,
+    /// Float SNN accuracy on them.
+    pub snn_float_accuracy: f64,
+    /// Integer runtime accuracy on them.
+    pub snn_int_accuracy: f64,
+}
+
+/// The converted network at one number of timesteps.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepPoint {
+    /// Timesteps per inference.
+    pub timesteps: u16,
+    /// Test samples used.
+    pub samples: usize,
+    /// Float SNN top-1 accuracy.
+    pub snn_float_accuracy: f64,
+    /// Integer runtime top-1 accuracy.
+    pub snn_int_accuracy: f64,
+    /// Integer runtime spike rate of each LIF layer.
+    pub spike_rates: Vec<f64>,
+    /// Integer runtime SOPs per inference.
+    pub sops_per_inference: f64,
 }

@@ -95,6 +95,37 @@ pub fn simulate_leaky(
     timesteps: u16,
     show: bool,
 ) -> Result<SimResult> {
+    run(snn, leaks, data, n, timesteps, show, None)
+}
+
+/// The positive input currents (`bias + W s`, every neuron, every timestep) that the last
+/// layer of `snn` receives over `timesteps` steps on the first `n` samples of `data`, with
+/// the layers before it spiking: what spiking threshold balancing takes a percentile of.
+/// The last layer's own threshold is ignored.
+pub fn layer_inputs(snn: &Snn, data: &Split, n: usize, timesteps: u16) -> Result<Vec<f32>> {
+    let mut values = Vec::new();
+    run(snn, &[], data, n, timesteps, false, Some(&mut values))?;
+    Ok(values)
+}
+
+fn run(
+    snn: &Snn,
+    leaks: &[u16],
+    data: &Split,
+    n: usize,
+    timesteps: u16,
+    show: bool,
+    mut probe: Option<&mut Vec<f32>>,
+) -> Result<SimResult> {
+    if snn.per_channel && leaks.iter().any(|&b| b < 1 << 15) {
+        return Err(crate::error::Error::Convert {
+            layer: 0,
+            message: "per-channel quantization with a membrane leak is not simulated (the \
+                      leak's integer floor is modelled with one scale per layer)"
+                .into(),
+        });
+    }
+    let probed = snn.layers.len() - 1;
     let dev = Device::Cpu;
     let mut layers = Vec::new();
     for l in &snn.layers {
@@ -151,6 +182,15 @@ pub fn simulate_leaky(
                             (Some(f), 0) => f.clone(),
                             _ => apply(l, &act)?,
                         };
+                        if let (Some(values), true) = (probe.as_deref_mut(), i == probed) {
+                            let v = cur
+                                .flatten_all()
+                                .ctx("probe")?
+                                .to_vec1::<f32>()
+                                .ctx("probe")?;
+                            values.extend(v.into_iter().filter(|&x| x > 0.0));
+                            break;
+                        }
                         match l.syn.threshold {
                             Some(theta) => {
                                 let u = match &mem[i] {

@@ -1,11 +1,14 @@
 //! ANN training: Adam on cross-entropy, seeded shuffling, one progress bar per epoch.
 
-use candle_core::{Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor, Var};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
 
 use crate::data::mnist::Split;
-use crate::error::{CandleContext, Result};
+use crate::error::{CandleContext, Error, Result};
 use crate::net::{batch_tensor, Net, Rng};
 
 /// Progress bars on stderr, hidden when `show` is false (tests, `--quiet`).
@@ -39,32 +42,214 @@ pub struct TrainStats {
     pub samples_per_second: Option<f64>,
 }
 
-/// Trains `net` on `data` for `epochs` passes (Adam, no weight decay).
+/// Where [`train_with`] keeps its per-epoch checkpoint, and whether it continues from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Checkpoints<'a> {
+    /// Directory of `checkpoint.safetensors`, `optimizer.safetensors` and `progress.json`.
+    pub dir: &'a Path,
+    /// Continue from the checkpoint in `dir` instead of starting afresh.
+    pub resume: bool,
+}
+
+/// How far a checkpointed run got (`progress.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Progress {
+    epochs_done: usize,
+    epochs: usize,
+    steps: usize,
+    seed: u64,
+}
+
+/// Adam (Kingma & Ba) whose moments can be saved and restored, so that `--resume`
+/// continues exactly where a run stopped.
+struct Adam {
+    vars: Vec<Var>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    steps: usize,
+}
+
+const BETA1: f64 = 0.9;
+const BETA2: f64 = 0.999;
+const EPS: f64 = 1e-8;
+
+impl Adam {
+    fn new(vars: Vec<Var>) -> Result<Adam> {
+        let zeros = |v: &Var| v.as_tensor().zeros_like().ctx("optimiser state");
+        Ok(Adam {
+            m: vars.iter().map(zeros).collect::<Result<_>>()?,
+            v: vars.iter().map(zeros).collect::<Result<_>>()?,
+            vars,
+            steps: 0,
+        })
+    }
+
+    fn step(&mut self, loss: &Tensor, lr: f64) -> Result<()> {
+        let grads = loss.backward().ctx("backward pass")?;
+        self.steps += 1;
+        let c1 = 1.0 - BETA1.powi(self.steps as i32);
+        let c2 = 1.0 - BETA2.powi(self.steps as i32);
+        for ((var, m), v) in self.vars.iter().zip(&mut self.m).zip(&mut self.v) {
+            let Some(g) = grads.get(var) else { continue };
+            let mut adam = || -> candle_core::Result<()> {
+                *m = ((m.affine(BETA1, 0.0)? + g.affine(1.0 - BETA1, 0.0)?)?).detach();
+                *v = ((v.affine(BETA2, 0.0)? + g.sqr()?.affine(1.0 - BETA2, 0.0)?)?).detach();
+                let denom = v.affine(1.0 / c2, 0.0)?.sqrt()?.affine(1.0, EPS)?;
+                let update = (m.affine(lr / c1, 0.0)? / denom)?;
+                var.set(&var.as_tensor().sub(&update)?)
+            };
+            adam().ctx("optimiser step")?;
+        }
+        Ok(())
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        let mut map = HashMap::new();
+        for (i, (m, v)) in self.m.iter().zip(&self.v).enumerate() {
+            map.insert(format!("m.{i}"), m.clone());
+            map.insert(format!("v.{i}"), v.clone());
+        }
+        let tmp = crate::error::tmp_path(path);
+        candle_core::safetensors::save(&map, &tmp).ctx(&format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).map_err(crate::error::io(path))
+    }
+
+    fn load(&mut self, path: &Path, steps: usize) -> Result<()> {
+        let err = |message: String| Error::Checkpoint {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut map =
+            candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| err(e.to_string()))?;
+        for (i, (m, v)) in self.m.iter_mut().zip(&mut self.v).enumerate() {
+            for (name, slot) in [(format!("m.{i}"), m), (format!("v.{i}"), v)] {
+                let t = map
+                    .remove(&name)
+                    .ok_or_else(|| err(format!("no tensor {name}")))?;
+                if t.dims() != slot.dims() {
+                    return Err(err(format!(
+                        "{name} is {:?}, the network needs {:?}",
+                        t.dims(),
+                        slot.dims()
+                    )));
+                }
+                *slot = t;
+            }
+        }
+        self.steps = steps;
+        Ok(())
+    }
+}
+
+/// The order of the training samples in `epoch`: a function of the seed and the epoch only,
+/// so that a resumed run sees the same batches as an uninterrupted one.
+fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    Rng::new(seed ^ 0x5eed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .shuffle(&mut order);
+    order
+}
+
+/// `img` (height x width x channels) moved by `(dy, dx)` pixels, zero-filled.
+pub fn shifted(img: &[u8], [h, w, c]: [usize; 3], dy: isize, dx: isize) -> Vec<u8> {
+    let mut out = vec![0u8; img.len()];
+    for y in 0..h as isize {
+        let sy = y - dy;
+        if sy < 0 || sy >= h as isize {
+            continue;
+        }
+        for x in 0..w as isize {
+            let sx = x - dx;
+            if sx < 0 || sx >= w as isize {
+                continue;
+            }
+            let (d, s) = (
+                ((y * w as isize + x) as usize) * c,
+                ((sy * w as isize + sx) as usize) * c,
+            );
+            out[d..d + c].copy_from_slice(&img[s..s + c]);
+        }
+    }
+    out
+}
+
+/// Trains `net` on `data` for `epochs` passes (Adam, no weight decay), without checkpoints.
 pub fn train(net: &Net, data: &Split, epochs: usize, show: bool) -> Result<TrainStats> {
+    train_with(net, data, epochs, show, None)
+}
+
+/// Trains `net` on `data` for `epochs` passes with the recipe's learning rate, schedule and
+/// augmentation. With `ckpt`, writes the weights, the optimiser state and the epoch count
+/// into `ckpt.dir` after every epoch (each file atomically), and with `ckpt.resume` starts
+/// from them: the result is the same as an uninterrupted run.
+pub fn train_with(
+    net: &Net,
+    data: &Split,
+    epochs: usize,
+    show: bool,
+    ckpt: Option<Checkpoints>,
+) -> Result<TrainStats> {
     let t = &net.recipe.train;
-    let params = ParamsAdamW {
-        lr: t.lr,
-        weight_decay: 0.0,
-        ..ParamsAdamW::default()
-    };
-    let mut opt = AdamW::new(net.vars(), params).ctx("creating the optimiser")?;
-    let mut rng = Rng::new(t.seed ^ 0x5eed);
-    let mut order: Vec<usize> = (0..data.len()).collect();
+    let mut opt = Adam::new(net.vars())?;
+    let mut first_epoch = 0;
+    if let Some(c) = ckpt.filter(|c| c.resume) {
+        let path = c.dir.join(PROGRESS);
+        let text = std::fs::read_to_string(&path).map_err(crate::error::io(&path))?;
+        let p: Progress = serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if p.epochs != epochs || p.seed != t.seed {
+            return Err(Error::Checkpoint {
+                path,
+                message: format!(
+                    "it is from a run of {} epochs with seed {}; this run has {epochs} epochs and seed {}",
+                    p.epochs, p.seed, t.seed
+                ),
+            });
+        }
+        let saved = Net::load(&net.recipe, &c.dir.join(CHECKPOINT))?;
+        for (dst, src) in net.vars().iter().zip(saved.vars()) {
+            dst.set(src.as_tensor()).ctx("restoring weights")?;
+        }
+        opt.load(&c.dir.join(OPTIMIZER), p.steps)?;
+        first_epoch = p.epochs_done;
+        tracing::info!(dir = %c.dir.display(), epochs_done = first_epoch, "resuming");
+    }
+    let total_steps = epochs * data.len().div_ceil(t.batch);
+    let shape = net.recipe.input;
     let mut last = (0.0, 0.0);
     let (mut batch_no, mut timed_from, mut timed_samples) = (0usize, None, 0usize);
-    for epoch in 0..epochs {
-        rng.shuffle(&mut order);
+    for epoch in first_epoch..epochs {
+        let order = epoch_order(data.len(), t.seed, epoch);
+        let mut aug =
+            Rng::new(t.seed ^ 0xa065 ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
         let batches = order.len().div_ceil(t.batch);
         let bar = progress(batches, format!("epoch {}/{}", epoch + 1, epochs), show);
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for idx in order.chunks(t.batch) {
-            let images: Vec<&[u8]> = idx.iter().map(|&i| data.image(i)).collect();
-            let x = batch_tensor(&images, net.recipe.input)?;
+            let moved: Vec<Vec<u8>>;
+            let images: Vec<&[u8]> = if t.shift > 0 {
+                let s = t.shift as u64 * 2 + 1;
+                moved = idx
+                    .iter()
+                    .map(|&i| {
+                        let dy = (aug.next_u64() % s) as isize - t.shift as isize;
+                        let dx = (aug.next_u64() % s) as isize - t.shift as isize;
+                        shifted(data.image(i), shape, dy, dx)
+                    })
+                    .collect();
+                moved.iter().map(|v| v.as_slice()).collect()
+            } else {
+                idx.iter().map(|&i| data.image(i)).collect()
+            };
+            let x = batch_tensor(&images, shape)?;
             let labels: Vec<u32> = idx.iter().map(|&i| data.labels[i] as u32).collect();
             let y = Tensor::from_vec(labels.clone(), idx.len(), &Device::Cpu).ctx("labels")?;
             let logits = net.forward(&x)?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y).ctx("loss")?;
-            opt.backward_step(&loss).ctx("optimiser step")?;
+            let lr = t.schedule.rate(t.lr, opt.steps, total_steps);
+            opt.step(&loss, lr)?;
             let pred = logits
                 .argmax(1)
                 .ctx("argmax")?
@@ -81,7 +266,7 @@ pub fn train(net: &Net, data: &Split, epochs: usize, show: bool) -> Result<Train
             }
             bar.inc(1);
             bar.set_message(format!(
-                "loss {:.4} acc {:.2}%",
+                "loss {:.4} acc {:.2}% lr {lr:.2e}",
                 loss_sum / seen as f64,
                 100.0 * correct as f64 / seen as f64
             ));
@@ -97,6 +282,21 @@ pub fn train(net: &Net, data: &Split, epochs: usize, show: bool) -> Result<Train
             train_accuracy = last.1,
             "epoch done"
         );
+        if let Some(c) = ckpt {
+            net.save(&c.dir.join(CHECKPOINT))?;
+            opt.save(&c.dir.join(OPTIMIZER))?;
+            let p = Progress {
+                epochs_done: epoch + 1,
+                epochs,
+                steps: opt.steps,
+                seed: t.seed,
+            };
+            let json = serde_json::to_string_pretty(&p).map_err(|e| Error::Io {
+                path: c.dir.join(PROGRESS),
+                source: e.into(),
+            })?;
+            crate::error::write_atomic(&c.dir.join(PROGRESS), json.as_bytes())?;
+        }
     }
     let timed = batch_no.saturating_sub(WARMUP_BATCHES);
     let samples_per_second = match timed_from {
@@ -109,6 +309,13 @@ pub fn train(net: &Net, data: &Split, epochs: usize, show: bool) -> Result<Train
         samples_per_second,
     })
 }
+
+/// The weights written after every epoch (and read by `ember convert`).
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+/// Adam's moments, for `--resume`.
+pub const OPTIMIZER: &str = "optimizer.safetensors";
+/// Epochs done, steps taken and the run's settings, for `--resume`.
+pub const PROGRESS: &str = "progress.json";
 
 /// Top-1 accuracy of the ANN on the first `n` samples of `data`.
 pub fn accuracy(net: &Net, data: &Split, n: usize) -> Result<f32> {
