@@ -60,6 +60,7 @@ pub fn train(recipe: &Recipe, opts: &Options, out: &Path, model_name: &str) -> R
     let ckpt = Some(crate::train::Checkpoints {
         dir: out,
         resume: opts.resume,
+        stop_after: None,
     });
     let stats = match &recipe.diet {
         // DIET keeps the best epoch on the last training samples: the ANN must not see them.

@@ -49,6 +49,8 @@ pub struct Checkpoints<'a> {
     pub dir: &'a Path,
     /// Continue from the checkpoint in `dir` instead of starting afresh.
     pub resume: bool,
+    /// Stop after this many epochs of the run, as if interrupted (time-boxed runs, tests).
+    pub stop_after: Option<usize>,
 }
 
 /// How far a checkpointed run got (`progress.json`).
@@ -220,7 +222,11 @@ pub fn train_with(
     let shape = net.recipe.input;
     let mut last = (0.0, 0.0);
     let (mut batch_no, mut timed_from, mut timed_samples) = (0usize, None, 0usize);
-    for epoch in first_epoch..epochs {
+    let last_epoch = ckpt
+        .and_then(|c| c.stop_after)
+        .unwrap_or(epochs)
+        .min(epochs);
+    for epoch in first_epoch..last_epoch {
         let order = epoch_order(data.len(), t.seed, epoch);
         let mut aug =
             Rng::new(t.seed ^ 0xa065 ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));

@@ -78,3 +78,94 @@ fn missing_files_name_the_path() {
         stderr(&o)
     );
 }
+
+#[test]
+fn train_then_convert_with_a_timestep_sweep_and_holdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("r.toml");
+    std::fs::write(
+        &recipe,
+        "name = \"tiny\"\ntimesteps = 4\ninput = [28, 28, 1]\n\
+         [[layers]]\nkind = \"dense\"\noutputs = 16\n[[layers]]\nkind = \"dense\"\noutputs = 10\n\
+         [train]\nepochs = 1\nbatch = 50\nlr = 2e-3\nseed = 3\n\
+         [convert]\npercentile = 99\ncalibration_samples = 100\n",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let r = recipe.to_str().unwrap();
+    let o = ember(&[
+        "-q",
+        "train",
+        "--recipe",
+        r,
+        "--out",
+        out.to_str().unwrap(),
+        "--train-samples",
+        "300",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "checkpoint.safetensors",
+        "optimizer.safetensors",
+        "progress.json",
+        "model.ember",
+        "report.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let model = dir.path().join("m.ember");
+    let o = ember(&[
+        "-q",
+        "convert",
+        "--checkpoint",
+        out.join("checkpoint.safetensors").to_str().unwrap(),
+        "--recipe",
+        r,
+        "--out",
+        model.to_str().unwrap(),
+        "--sweep-timesteps",
+        "2,8",
+        "--sweep-samples",
+        "30",
+        "--holdout",
+        "50",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("m.report.json")).unwrap()).unwrap();
+    let sweep = report["timestep_sweep"].as_array().unwrap();
+    assert_eq!(sweep.len(), 2);
+    assert_eq!(sweep[1]["timesteps"], 8);
+    assert_eq!(sweep[1]["samples"], 30);
+    assert!(sweep[1]["snn_int_accuracy"].as_f64().unwrap() > 0.3);
+    assert_eq!(report["holdout"]["samples"], 50);
+    assert!(dir.path().join("m.timesteps.png").is_file());
+    // --resume of a finished run is a no-op that still writes the model.
+    let o = ember(&[
+        "-q",
+        "train",
+        "--recipe",
+        r,
+        "--out",
+        out.to_str().unwrap(),
+        "--train-samples",
+        "300",
+        "--resume",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // --resume without a checkpoint names the missing file.
+    let empty = dir.path().join("empty");
+    let o = ember(&[
+        "-q",
+        "train",
+        "--recipe",
+        r,
+        "--out",
+        empty.to_str().unwrap(),
+        "--train-samples",
+        "300",
+        "--resume",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("progress.json"), "{}", stderr(&o));
+}

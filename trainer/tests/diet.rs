@@ -180,6 +180,7 @@ fn tiny_diet_fine_tune_keeps_accuracy_and_exports_its_leak() {
         epochs: None,
         train_samples: None,
         progress: false,
+        resume: false,
     };
     let rep = diet::finish(&net, &m, &path, &opts, None).unwrap();
     let d = &rep.diet;
@@ -263,6 +264,7 @@ fn stdb_fine_tune_runs_and_defaults_parse() {
         epochs: None,
         train_samples: None,
         progress: false,
+        resume: false,
     };
     let rep = diet::finish(&net, &m, &dir.path().join("s.ember"), &opts, None).unwrap();
     let h = &rep.diet.fine_tune.history;

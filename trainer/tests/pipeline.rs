@@ -237,3 +237,128 @@ fn shipped_models_run_on_the_bundled_test_set() {
         );
     }
 }
+
+fn recipe_with(layers: &str, train: &str, convert: &str) -> Recipe {
+    let text = format!(
+        "name = \"t\"\ntimesteps = 8\ninput = [28, 28, 1]\n{layers}\n\
+         [train]\nbatch = 50\nlr = 2e-3\nseed = 7\n{train}\n\
+         [convert]\npercentile = 99.9\ncalibration_samples = 200\n{convert}\n"
+    );
+    Recipe::parse(&text, Path::new("test.toml")).expect("recipe")
+}
+
+fn weights(net: &Net) -> Vec<Vec<f32>> {
+    net.vars()
+        .iter()
+        .map(|v| {
+            v.as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn an_interrupted_run_resumed_gives_the_same_weights() {
+    let mut m = bundled();
+    m.train.truncate(300);
+    let r = recipe_with(MLP, "epochs = 3\nschedule = \"cosine\"\nshift = 2", "");
+    let dir = tempfile::tempdir().unwrap();
+    let ck = |resume, stop_after| {
+        Some(train::Checkpoints {
+            dir: dir.path(),
+            resume,
+            stop_after,
+        })
+    };
+    let whole = Net::init(&r).unwrap();
+    train::train_with(&whole, &m.train, 3, false, None).unwrap();
+    // Stopped after 2 of 3 epochs, then resumed from the files in `dir`.
+    let first = Net::init(&r).unwrap();
+    train::train_with(&first, &m.train, 3, false, ck(false, Some(2))).unwrap();
+    let progress = std::fs::read_to_string(dir.path().join(train::PROGRESS)).unwrap();
+    assert!(progress.contains("\"epochs_done\": 2"), "{progress}");
+    assert_ne!(weights(&first), weights(&whole), "stopped early");
+    let resumed = Net::init(&r).unwrap();
+    train::train_with(&resumed, &m.train, 3, false, ck(true, None)).unwrap();
+    assert_eq!(
+        weights(&resumed),
+        weights(&whole),
+        "resume = uninterrupted run"
+    );
+    // A checkpoint from a run with other settings is refused with the file named.
+    let err = train::train_with(&Net::init(&r).unwrap(), &m.train, 5, false, ck(true, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("progress.json") && err.contains("3 epochs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn augmentation_shifts_with_zero_fill() {
+    let img: Vec<u8> = (1..=9).collect(); // 3x3
+    assert_eq!(
+        train::shifted(&img, [3, 3, 1], 1, 0),
+        [0, 0, 0, 1, 2, 3, 4, 5, 6]
+    );
+    assert_eq!(
+        train::shifted(&img, [3, 3, 1], 0, -1),
+        [2, 3, 0, 5, 6, 0, 8, 9, 0]
+    );
+    assert_eq!(train::shifted(&img, [3, 3, 1], 0, 0), img);
+}
+
+#[test]
+fn per_channel_and_spiking_calibration_convert_and_agree() {
+    let mut m = bundled();
+    m.train.truncate(600);
+    let conv = "[[layers]]\nkind = \"conv\"\nout_channels = 4\nkernel = 3\npadding = 1\n\
+                [[layers]]\nkind = \"avgpool\"\nkernel = 2\n\
+                [[layers]]\nkind = \"dense\"\noutputs = 10\n";
+    let base = recipe_with(conv, "epochs = 1", "");
+    let net = Net::init(&base).unwrap();
+    train::train(&net, &m.train, 1, false).unwrap();
+    let mut rates = Vec::new();
+    for extra in [
+        "",
+        "per_channel = true",
+        "method = \"spikes\"\ncalibration_timesteps = 4",
+        "scale = 0.5",
+    ] {
+        let r = recipe_with(conv, "epochs = 1", extra);
+        let net = Net {
+            recipe: r.clone(),
+            params: net.params.clone(),
+        };
+        let s = convert(&net, &m.train).unwrap();
+        let q = quantize::quantize(&s).unwrap();
+        let thresholds = q
+            .layers
+            .iter()
+            .find_map(|l| match l {
+                quantize::QLayer::Synapse(s) => s.threshold.clone(),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            thresholds.len(),
+            if extra.starts_with("per") { 4 } else { 1 }
+        );
+        let (float, int, bytes) = both(&net, &m, 100);
+        let agree = agreement(&float, &int.classes);
+        eprintln!(
+            "{extra:?}: integer {:.3}, agreement {agree:.3}",
+            int.accuracy
+        );
+        assert!(int.accuracy > 0.5, "{extra}: accuracy {}", int.accuracy);
+        assert!(agree >= 0.9, "{extra}: float/int agreement {agree}");
+        assert!(ember_runtime::Model::from_bytes(&bytes).is_ok());
+        rates.push(int.layers[0].spike_rate);
+    }
+    // Halving the thresholds fires more.
+    assert!(rates[3] > rates[0] * 1.3, "{rates:?}");
+}
