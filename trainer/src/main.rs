@@ -177,6 +177,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Draw the results charts from report.json files: integer-runtime accuracy against
+    /// timesteps per method (conversion sweeps, DIET-SNN, hybrid STDB) and spike rate per
+    /// LIF layer.
+    ///
+    /// Example: ember plot --accuracy docs/accuracy-vs-timesteps.png --spike-rates
+    /// docs/spike-rates.png models/ref-conv.report.json models/ref-conv-diet-t4.report.json
+    Plot {
+        /// report.json files (ember train, convert, diet).
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// PNG of accuracy against timesteps.
+        #[arg(long, default_value = "accuracy-vs-timesteps.png")]
+        accuracy: PathBuf,
+        /// PNG of the spike rate per layer.
+        #[arg(long, default_value = "spike-rates.png")]
+        spike_rates: PathBuf,
+    },
     /// Unsupervised STDP (Diehl & Cook style) with pruning and weight quantization during
     /// training; labels the neurons, evaluates the float network and the exported integer
     /// model, and writes checkpoint.json, stdp.ember and report.json into --out.
@@ -632,6 +649,29 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 r.energy_pj_per_inference / 1000.0
             );
             println!("report: {}", out.join("report.json").display());
+        }
+        Command::Plot {
+            reports,
+            accuracy,
+            spike_rates,
+        } => {
+            let mut loaded = Vec::new();
+            for p in &reports {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&read(p)?).map_err(|e| Error::Io {
+                        path: p.clone(),
+                        source: e.into(),
+                    })?;
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().trim_end_matches(".json").trim_end_matches(".report").to_string())
+                    .unwrap_or_default();
+                loaded.push((name, v));
+            }
+            let (acc, rates) = ember_trainer::plot::results_charts(&loaded);
+            ember_trainer::plot::line_chart(&acc, &accuracy)?;
+            ember_trainer::plot::line_chart(&rates, &spike_rates)?;
+            println!("{}\n{}", accuracy.display(), spike_rates.display());
         }
         Command::Demo {
             out,

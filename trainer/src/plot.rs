@@ -96,7 +96,9 @@ pub fn line_chart(chart: &Chart, path: &Path) -> Result<()> {
         let mut c = builder
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|e| fail(&e))?;
-        let ticks = if chart.log_x {
+        // Whole-number x values (log2 of timesteps, layer numbers) get one tick each.
+        let whole = series.iter().flatten().all(|p| p.0.fract() == 0.0) && x1 - x0 <= 16.0;
+        let ticks = if whole {
             (x1 - x0).round() as usize + 1
         } else {
             10
@@ -104,6 +106,8 @@ pub fn line_chart(chart: &Chart, path: &Path) -> Result<()> {
         let fmt = |x: &f64| {
             if chart.log_x {
                 format!("{}", 2f64.powf(*x).round())
+            } else if whole {
+                format!("{}", x.round())
             } else {
                 format!("{x}")
             }
@@ -188,4 +192,87 @@ mod tests {
         };
         assert!(line_chart(&chart, &dir.path().join("c.png")).is_err());
     }
+}
+
+/// The training method a `report.json` describes.
+fn method(report: &serde_json::Value) -> &'static str {
+    match report["diet"]["surrogate"]["kind"].as_str() {
+        Some("stdb") => "hybrid STDB",
+        Some(_) => "DIET-SNN",
+        None => "conversion",
+    }
+}
+
+/// The two results charts of `ember plot` from `report.json` files of `ember train`,
+/// `ember convert` and `ember diet`: integer-runtime accuracy against timesteps, one line
+/// per method (a conversion report contributes its `timestep_sweep`, a fine-tuned one its
+/// own timesteps), and spike rate per LIF layer, one line per report.
+pub fn results_charts(reports: &[(String, serde_json::Value)]) -> (Chart, Chart) {
+    let mut by_method: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut rates = Vec::new();
+    let mut add = |m: &str, t: f64, acc: f64| {
+        match by_method.iter_mut().find(|(n, _)| n == m) {
+            Some((_, pts)) => pts.push((t, 100.0 * acc)),
+            None => by_method.push((m.to_string(), vec![(t, 100.0 * acc)])),
+        }
+    };
+    for (name, r) in reports {
+        let m = method(r);
+        let t = r["snn_int"]["timesteps"].as_f64().unwrap_or(0.0);
+        let sweep = r["timestep_sweep"].as_array().filter(|s| !s.is_empty());
+        match sweep {
+            Some(points) => {
+                for p in points {
+                    if let (Some(t), Some(a)) =
+                        (p["timesteps"].as_f64(), p["snn_int_accuracy"].as_f64())
+                    {
+                        add(m, t, a);
+                    }
+                }
+            }
+            None => {
+                if let Some(a) = r["snn_int"]["accuracy"].as_f64() {
+                    add(m, t, a);
+                }
+            }
+        }
+        let layer_rates: Vec<(f64, f64)> = r["snn_int"]["layers"]
+            .as_array()
+            .map(|ls| {
+                ls.iter()
+                    .enumerate()
+                    .filter_map(|(i, l)| l["spike_rate"].as_f64().map(|s| (i as f64 + 1.0, s)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !layer_rates.is_empty() {
+            rates.push(Series {
+                name: format!("{name} ({m}, T={t})"),
+                points: layer_rates,
+            });
+        }
+    }
+    let series = by_method
+        .into_iter()
+        .map(|(name, mut points)| {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Series { name, points }
+        })
+        .collect();
+    (
+        Chart {
+            title: "accuracy against timesteps (integer runtime)".into(),
+            x_label: "timesteps T".into(),
+            y_label: "test accuracy (%)".into(),
+            log_x: true,
+            series,
+        },
+        Chart {
+            title: "spike rate per LIF layer (integer runtime)".into(),
+            x_label: "LIF layer".into(),
+            y_label: "spikes / (neurons x timesteps)".into(),
+            log_x: false,
+            series: rates,
+        },
+    )
 }
