@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::path::Path;
 
 use crate::qemu::Run;
-use crate::{Firmware, Footprint, HilError, Results, Samples};
+use crate::{Firmware, Footprint, HilError, Options, Results, Samples};
 
 /// What a HIL run measured. Keys are stable: `ember hil` prints this as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -16,6 +16,8 @@ pub struct HilReport {
     pub model: String,
     /// Samples run.
     pub samples: usize,
+    /// Timesteps per inference (the model's default or the `--timesteps` override).
+    pub timesteps: u16,
     /// Share of samples whose class, readout values and spike counts on the board are
     /// identical to the host runtime's (1.0 = all).
     pub agreement: f64,
@@ -52,6 +54,17 @@ pub fn compare(
     samples: &Samples,
     run: &Run,
 ) -> Result<HilReport, HilError> {
+    compare_with(firmware, model_path, samples, run, &Options::default())
+}
+
+/// [`compare`] for a run made with `options` (the host runs the same timesteps).
+pub fn compare_with(
+    firmware: &Firmware,
+    model_path: &Path,
+    samples: &Samples,
+    run: &Run,
+    options: &Options,
+) -> Result<HilReport, HilError> {
     let board = firmware.board.name();
     let bytes = std::fs::read(model_path).map_err(HilError::io(model_path))?;
     let model_err = |source| HilError::Model {
@@ -70,12 +83,15 @@ pub fn compare(
             samples.len()
         )));
     }
+    let timesteps = options.timesteps.unwrap_or(model.timesteps());
     let mut arena = vec![0u8; model.arena_bytes()];
     let mut engine = Engine::new(&model, &mut arena).map_err(model_err)?;
     let (mut agree, mut host_right, mut board_right) = (0usize, 0usize, 0usize);
     let mut first_disagreement = None;
     for (i, rec) in results.records.iter().enumerate() {
-        let host = engine.run(samples.input(i)).map_err(model_err)?;
+        let host = engine
+            .run_for(samples.input(i), timesteps)
+            .map_err(model_err)?;
         let same = host.class == rec.class
             && host.readout == &rec.readout[..]
             && host.spikes[..] == rec.spikes[..];
@@ -105,6 +121,7 @@ pub fn compare(
         board,
         model: model.desc().name.to_string(),
         samples: samples.len(),
+        timesteps,
         agreement: agree as f64 / n,
         host_accuracy: samples.labels().map(|_| host_right as f64 / n),
         board_accuracy: samples.labels().map(|_| board_right as f64 / n),

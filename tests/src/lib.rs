@@ -30,7 +30,7 @@ mod results;
 mod samples;
 
 pub use board::Board;
-pub use compare::{compare, HilReport};
+pub use compare::{compare, compare_with, HilReport};
 pub use elf::Footprint;
 pub use error::HilError;
 pub use firmware::{build, build_crate, Firmware};
@@ -48,7 +48,26 @@ pub fn run(
     samples: &Samples,
     timeout: Duration,
 ) -> Result<HilReport, HilError> {
+    run_with(board, model, samples, &Options::default(), timeout)
+}
+
+/// What a HIL run computes, where it differs from the model file's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Timesteps per inference instead of the model file's, on the board and on the host
+    /// alike (the firmware gets it on its command line).
+    pub timesteps: Option<u16>,
+}
+
+/// [`run`] with `options`.
+pub fn run_with(
+    board: Board,
+    model: &Path,
+    samples: &Samples,
+    options: &Options,
+    timeout: Duration,
+) -> Result<HilReport, HilError> {
     let firmware = build(board, model)?;
-    let run = qemu::run(&firmware, samples, timeout)?;
-    compare(&firmware, model, samples, &run)
+    let run = qemu::run_options(&firmware, samples, options, timeout)?;
+    compare_with(&firmware, model, samples, &run, options)
 }

@@ -8,13 +8,16 @@
 //!   -icount shift=6 -semihosting-config enable=on,target=native,arg=ember,arg=samples.bin,arg=results.bin \
 //!   -kernel FIRMWARE.elf > log.defmt
 //! ```
+//!
+//! Options follow the two paths as further `arg=`s: `arg=timesteps=8` runs every inference
+//! for 8 timesteps ([`run_options`]); `arg=panic` or `arg=hard-fault` ([`run_with`]).
 
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::board::ICOUNT_SHIFT;
-use crate::{log, Firmware, HilError, Samples};
+use crate::{log, Firmware, HilError, Options, Samples};
 
 /// What one QEMU run produced.
 #[derive(Debug, Clone)]
@@ -42,15 +45,41 @@ pub fn available() -> bool {
 
 /// Runs `firmware` on `samples`; kills QEMU after `timeout`.
 pub fn run(firmware: &Firmware, samples: &Samples, timeout: Duration) -> Result<Run, HilError> {
-    run_with(firmware, samples, None, timeout)
+    launch(firmware, samples, &[], timeout)
+}
+
+/// [`run`] with `options`: `timesteps` goes to the firmware as its `timesteps=N` argument.
+pub fn run_options(
+    firmware: &Firmware,
+    samples: &Samples,
+    options: &Options,
+    timeout: Duration,
+) -> Result<Run, HilError> {
+    let args: Vec<String> = options
+        .timesteps
+        .map(|t| format!("timesteps={t}"))
+        .into_iter()
+        .collect();
+    launch(firmware, samples, &args, timeout)
 }
 
 /// [`run`], asking the firmware to fail on purpose: `self_test` is `"panic"` or
-/// `"hard-fault"` (its third argument). Checks that failures reach the host.
+/// `"hard-fault"` (an argument after the two paths). Checks that failures reach the host.
 pub fn run_with(
     firmware: &Firmware,
     samples: &Samples,
     self_test: Option<&str>,
+    timeout: Duration,
+) -> Result<Run, HilError> {
+    let args: Vec<String> = self_test.map(str::to_string).into_iter().collect();
+    launch(firmware, samples, &args, timeout)
+}
+
+/// Runs QEMU with `args` appended to the firmware's command line (after the two paths).
+fn launch(
+    firmware: &Firmware,
+    samples: &Samples,
+    args: &[String],
     timeout: Duration,
 ) -> Result<Run, HilError> {
     let board = firmware.board;
@@ -61,8 +90,9 @@ pub fn run_with(
     let icount = format!("shift={ICOUNT_SHIFT}");
     let mut semihosting =
         "enable=on,target=native,arg=ember,arg=samples.bin,arg=results.bin".to_string();
-    if let Some(what) = self_test {
-        semihosting += &format!(",arg={what}");
+    for arg in args {
+        // QEMU's option syntax: a comma inside a value is written twice.
+        semihosting += &format!(",arg={}", arg.replace(',', ",,"));
     }
     let mut child = Command::new(QEMU)
         .current_dir(dir.path())

@@ -12,7 +12,7 @@
 //! Without `qemu-system-arm` the cases skip with a message, except under CI (`CI` set),
 //! where they fail.
 
-use ember_hil::{qemu, Board, Firmware, HilError, Samples};
+use ember_hil::{qemu, Board, Firmware, HilError, Options, Samples};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -156,6 +156,64 @@ fn qemu_mps2_an505() {
 #[test]
 fn qemu_microbit() {
     hil(Board::QemuMicrobit);
+}
+
+/// `timesteps=N` on the firmware's command line: the shipped REF-MLP (T=4 in its file) run
+/// for 7 timesteps on the board gives exactly the host runtime's results at T=7, which are
+/// not its results at T=4.
+#[test]
+fn timesteps_override_agrees_with_the_host() {
+    if !qemu_or_skip("timesteps_override_agrees_with_the_host") {
+        return;
+    }
+    let model = repo().join("models/ref-mlp.ember");
+    if bundled_model() != model {
+        eprintln!("timesteps_override_agrees_with_the_host: SKIPPED: no models/ref-mlp.ember");
+        return;
+    }
+    let samples = samples(&model).first(50);
+    let fw = firmware(Board::QemuMps2An386);
+    let options = Options { timesteps: Some(7) };
+    let run = qemu::run_options(fw, &samples, &options, TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let report = ember_hil::compare_with(fw, &model, &samples, &run, &options)
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("T=7: {report:?}");
+    assert_eq!(report.timesteps, 7);
+    assert_eq!(report.agreement, 1.0, "{:?}", report.first_disagreement);
+    assert_eq!(report.board_accuracy, report.host_accuracy);
+    assert!(run
+        .log
+        .iter()
+        .any(|l| l.contains("timesteps 7 from the command line")));
+    let at_default = ember_hil::compare(fw, &model, &samples, &run).unwrap();
+    assert_eq!(at_default.timesteps, 4);
+    assert!(
+        at_default.agreement < 1.0,
+        "the board's results at T=7 equal the host's at T=4: the override was ignored"
+    );
+}
+
+/// A bad option on the firmware's command line is refused with the reason.
+#[test]
+fn bad_timesteps_argument_is_refused() {
+    if !qemu_or_skip("bad_timesteps_argument_is_refused") {
+        return;
+    }
+    let samples = samples(&bundled_model()).first(1);
+    match qemu::run_with(
+        firmware(Board::QemuMps2An386),
+        &samples,
+        Some("timesteps=0"),
+        TIMEOUT,
+    ) {
+        Err(HilError::Firmware {
+            status: 1, message, ..
+        }) => assert!(
+            message.starts_with("timesteps argument (1 to 65535) failed: timesteps=0"),
+            "{message}"
+        ),
+        other => panic!("expected a firmware error, got {other:?}"),
+    }
 }
 
 /// A samples file that is not whole samples: the firmware logs why and exits non-zero.

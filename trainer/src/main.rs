@@ -173,6 +173,10 @@ enum Command {
         /// Seconds before QEMU is stopped and the run fails.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// Timesteps per inference instead of the number stored in the model file, on the
+        /// board and on the host alike.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        timesteps: Option<u16>,
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
@@ -498,6 +502,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
             data,
             samples,
             timeout,
+            timesteps,
             json,
         } => {
             let names: Vec<&str> = ember_hil::Board::ALL.iter().map(|b| b.name()).collect();
@@ -516,16 +521,19 @@ fn run(command: Command, progress: bool) -> Result<()> {
                     set.len()
                 );
             }
-            let r = ember_hil::run(board, &model, &set, std::time::Duration::from_secs(timeout))?;
+            let options = ember_hil::Options { timesteps };
+            let timeout = std::time::Duration::from_secs(timeout);
+            let r = ember_hil::run_with(board, &model, &set, &options, timeout)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
             } else {
                 let pct =
                     |x: Option<f64>| x.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
                 println!(
-                    "| {} on {} ({} samples from {}) | value |",
+                    "| {} on {} (T={}, {} samples from {}) | value |",
                     model.display(),
                     r.board,
+                    r.timesteps,
                     r.samples,
                     dir.display()
                 );

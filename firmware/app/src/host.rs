@@ -2,7 +2,11 @@
 //!
 //! Paths come from the program's command line (`GET_CMDLINE`; QEMU:
 //! `-semihosting-config enable=on,target=native,arg=ember,arg=SAMPLES,arg=RESULTS`),
-//! defaulting to `samples.bin` and `results.bin` in QEMU's working directory.
+//! defaulting to `samples.bin` and `results.bin` in QEMU's working directory. Arguments
+//! after the two paths are options, in any order:
+//!
+//! - `timesteps=N`: run every inference for N timesteps instead of the model's default;
+//! - `panic`, `hard-fault`: fail that way once the model is loaded (see [`SelfTest`]).
 
 use core::ffi::CStr;
 use semihosting::experimental::env;
@@ -40,12 +44,14 @@ pub struct Paths {
     pub samples: Path,
     /// The results file written by [`crate::record::Writer`].
     pub results: Path,
-    /// Argument 3, `panic` or `hard-fault`: end the run that way once the model is loaded,
-    /// so that the host can check it sees the failure and its message.
+    /// `panic` or `hard-fault`: end the run that way once the model is loaded, so that the
+    /// host can check it sees the failure and its message.
     pub self_test: Option<SelfTest>,
+    /// `timesteps=N`: timesteps per inference instead of the model's default.
+    pub timesteps: Option<u16>,
 }
 
-/// A failure the host can ask for (argument 3).
+/// A failure the host can ask for (an option argument).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SelfTest {
     /// `panic`: panic with a known message.
@@ -55,26 +61,49 @@ pub enum SelfTest {
 }
 
 impl Paths {
-    /// Paths from the command line (arguments 1 and 2), or the default names; argument 3.
+    /// Paths from the command line (arguments 1 and 2), or the default names; the options
+    /// after them. An option it does not know ends the run with an error.
     pub fn from_args() -> Paths {
         let mut paths = Paths {
             samples: Path::new("samples.bin"),
             results: Path::new("results.bin"),
             self_test: None,
+            timesteps: None,
         };
-        if let Ok(args) = env::args::<{ 2 * PATH_MAX + 32 }>() {
+        if let Ok(args) = env::args::<{ 2 * PATH_MAX + 64 }>() {
             for (i, arg) in (&args).enumerate() {
                 match (i, arg) {
+                    (0, _) => {}
                     (1, Ok(a)) => paths.samples = Path::new(a),
                     (2, Ok(a)) => paths.results = Path::new(a),
-                    (3, Ok("panic")) => paths.self_test = Some(SelfTest::Panic),
-                    (3, Ok("hard-fault")) => paths.self_test = Some(SelfTest::HardFault),
-                    _ => {}
+                    (_, Ok("panic")) => paths.self_test = Some(SelfTest::Panic),
+                    (_, Ok("hard-fault")) => paths.self_test = Some(SelfTest::HardFault),
+                    (_, Ok(a)) if a.starts_with("timesteps=") => {
+                        match a.strip_prefix("timesteps=").and_then(positive_u16) {
+                            Some(t) => paths.timesteps = Some(t),
+                            None => fault::fail("timesteps argument (1 to 65535)", a),
+                        }
+                    }
+                    (_, Ok(a)) => fault::fail("unknown argument", a),
+                    (_, Err(_)) => fault::fail("reading the command line", i),
                 }
             }
         }
         paths
     }
+}
+
+/// A decimal number from 1 to 65535 (by hand: `str::parse` costs flash the 256 KiB boards
+/// do not have).
+fn positive_u16(s: &str) -> Option<u16> {
+    let mut n = 0u32;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() || n > u16::MAX as u32 {
+            return None;
+        }
+        n = n * 10 + u32::from(b - b'0');
+    }
+    u16::try_from(n).ok().filter(|&n| n > 0)
 }
 
 /// The samples file, read one sample at a time.

@@ -77,6 +77,14 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
         Some(host::SelfTest::HardFault) => cortex_m::asm::udf(),
         None => {}
     }
+    let timesteps = paths.timesteps.unwrap_or(model.timesteps());
+    if paths.timesteps.is_some() {
+        defmt::info!(
+            "timesteps {=u16} from the command line (the model's default is {=u16})",
+            timesteps,
+            model.timesteps()
+        );
+    }
     let mut samples = host::Samples::open(&paths, model.input_len());
     let layers = model.desc().layers.len();
     let calibration = counter::calibrate(&mut hw.counter);
@@ -95,7 +103,7 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
         let _ = hw.led.set_high();
         let start = hw.counter.ticks();
         let out = engine
-            .run(&input)
+            .run_for(&input, timesteps)
             .unwrap_or_else(|e| fault::fail("inference", e));
         let ticks = hw.counter.ticks() - start;
         let _ = hw.led.set_low();
