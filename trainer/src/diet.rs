@@ -154,6 +154,11 @@ pub struct DietSpec {
     /// Shuffling seed. Default 1.
     #[serde(default = "d_seed")]
     pub seed: u64,
+    /// Spike-rate regulariser: adds `spike_penalty x` the mean spike rate over the LIF
+    /// layers and timesteps to the loss (its gradient flows through the surrogate), so that
+    /// fine-tuning does not buy accuracy with extra spikes. Default 0 (off).
+    #[serde(default)]
+    pub spike_penalty: f64,
 }
 
 impl Default for DietSpec {
@@ -177,6 +182,9 @@ impl DietSpec {
         }
         if self.clip.is_nan() || self.clip < 0.0 {
             return Err("clip must be at least 0".into());
+        }
+        if !(self.spike_penalty.is_finite() && self.spike_penalty >= 0.0) {
+            return Err("spike_penalty must be finite and at least 0".into());
         }
         Ok(())
     }
@@ -255,6 +263,8 @@ struct Forward {
     logits: Tensor,
     /// Spikes per layer over the batch and steps.
     spikes: Vec<f64>,
+    /// Mean spike rate over the LIF layers and steps, differentiable through the surrogate.
+    rate: Option<Tensor>,
 }
 
 fn scalar(v: &Var) -> Result<f32> {
@@ -494,6 +504,7 @@ impl DietNet {
         let mut last: Vec<Option<Tensor>> = vec![None; self.layers.len()];
         let mut spikes = vec![0.0; self.layers.len()];
         let mut score: Option<Tensor> = None;
+        let (mut rate, mut lif_steps): (Option<Tensor>, usize) = (None, 0);
         let first = match &self.layers[0] {
             DLayer::Syn(s) => Self::current(s, x)?,
             DLayer::Pool(_) => {
@@ -538,6 +549,12 @@ impl DietNet {
                                     sd.sum_all()
                                         .and_then(|s| s.to_scalar::<f32>())
                                         .ctx("count")? as f64;
+                                let m = sp.mean_all().ctx("rate")?;
+                                rate = Some(match rate.take() {
+                                    Some(r) => (r + m).ctx("rate")?,
+                                    None => m,
+                                });
+                                lif_steps += 1;
                                 sp
                             }
                             _ => {
@@ -559,7 +576,15 @@ impl DietNet {
         })? / self.timesteps as f64)
             .ctx("logits")?;
         let _ = n;
-        Ok(Forward { logits, spikes })
+        let rate = rate
+            .map(|r| r / lif_steps.max(1) as f64)
+            .transpose()
+            .ctx("rate")?;
+        Ok(Forward {
+            logits,
+            spikes,
+            rate,
+        })
     }
 
     /// Predicted class (the runtime's first-highest rule) of the samples `idx` of `data`.
@@ -717,7 +742,10 @@ pub fn fine_tune(
             let labels: Vec<u32> = idx.iter().map(|&i| data.labels[i] as u32).collect();
             let y = Tensor::from_vec(labels.clone(), idx.len(), &Device::Cpu).ctx("labels")?;
             let f = net.forward(&x)?;
-            let loss = candle_nn::loss::cross_entropy(&f.logits, &y).ctx("loss")?;
+            let mut loss = candle_nn::loss::cross_entropy(&f.logits, &y).ctx("loss")?;
+            if let (Some(r), true) = (&f.rate, spec.spike_penalty > 0.0) {
+                loss = (loss + r.affine(spec.spike_penalty, 0.0).ctx("rate")?).ctx("loss")?;
+            }
             let mut grads = loss.backward().ctx("backward")?;
             if spec.clip > 0.0 {
                 let mut sq = 0.0f64;
@@ -1015,6 +1043,7 @@ pub fn finish(
         test_samples: test.len(),
         ann_accuracy,
         snn_float_accuracy,
+        snn_float_samples_per_second: None,
         float_int_agreement: agree,
         snn_int: int,
         energy,

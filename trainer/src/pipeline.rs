@@ -147,6 +147,7 @@ pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<R
     let ann_accuracy = crate::train::accuracy(net, test, test.len())? as f64;
     tracing::info!(ann_accuracy, "float ANN on the test set");
     let snn = crate::convert::convert(net, &data.train)?;
+    let sim_start = Instant::now();
     let sim = crate::snn::simulate_with_progress(
         &snn,
         test,
@@ -154,6 +155,7 @@ pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<R
         recipe.timesteps,
         opts.progress,
     )?;
+    let sim_seconds = sim_start.elapsed().as_secs_f64();
     let q = crate::quantize::quantize(&snn)?;
     let bytes = crate::export::write(&q, model)?;
     tracing::info!(path = %model.display(), bytes = bytes.len(), "model written");
@@ -200,6 +202,7 @@ pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<R
         test_samples: test.len(),
         ann_accuracy,
         snn_float_accuracy,
+        snn_float_samples_per_second: Some(test.len() as f64 / sim_seconds.max(1e-9)),
         float_int_agreement: agree,
         snn_int: int,
         energy,

@@ -77,6 +77,10 @@ pub struct Report {
     pub ann_accuracy: f64,
     /// Float (unquantized) SNN accuracy at the model's timesteps.
     pub snn_float_accuracy: f64,
+    /// Throughput of the float SNN simulation (candle, batches of 256, no gradients) that
+    /// measured `snn_float_accuracy`: test samples per second, wall clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snn_float_samples_per_second: Option<f64>,
     /// Share of test samples where the float and integer SNNs predict the same class.
     pub float_int_agreement: f64,
     /// Integer runtime figures: accuracy, spike rates, SOPs, MACs, sizes.

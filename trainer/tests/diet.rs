@@ -230,6 +230,35 @@ fn tiny_diet_fine_tune_keeps_accuracy_and_exports_its_leak() {
     }
 }
 
+/// The spike-rate regulariser lowers the spike rate of the fine-tuned network.
+#[test]
+fn spike_penalty_lowers_the_spike_rate() {
+    let mut m = Mnist::load(&bundled_dir()).unwrap();
+    m.train.truncate(1000);
+    let base = "[diet]\nepochs = 3\nlr = 2e-3\nbatch = 32\nholdout = 200\n";
+    let r = recipe(2, base);
+    let net = trained(&r, &m);
+    let opts = Options {
+        data: bundled_dir(),
+        epochs: None,
+        train_samples: None,
+        progress: false,
+        resume: false,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut rates = Vec::new();
+    for penalty in [0.0, 2.0] {
+        let spec: DietSpec =
+            toml::from_str(&format!("{}spike_penalty = {penalty}\n", &base[7..])).unwrap();
+        let rep = diet::finish(&net, &m, &dir.path().join("d.ember"), &opts, Some(&spec)).unwrap();
+        let h = &rep.diet.fine_tune.history;
+        // The last epoch's training spike rate, whatever epoch was kept.
+        rates.push(h.last().unwrap().spike_rates[0]);
+    }
+    eprintln!("spike rate without / with the penalty: {rates:?}");
+    assert!(rates[1] < 0.8 * rates[0], "{rates:?}");
+}
+
 /// The STDB surrogate trains too (hybrid conversion + STDB), and the [diet] defaults parse.
 #[test]
 fn stdb_fine_tune_runs_and_defaults_parse() {
