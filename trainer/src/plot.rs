@@ -210,11 +210,9 @@ fn method(report: &serde_json::Value) -> &'static str {
 pub fn results_charts(reports: &[(String, serde_json::Value)]) -> (Chart, Chart) {
     let mut by_method: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut rates = Vec::new();
-    let mut add = |m: &str, t: f64, acc: f64| {
-        match by_method.iter_mut().find(|(n, _)| n == m) {
-            Some((_, pts)) => pts.push((t, 100.0 * acc)),
-            None => by_method.push((m.to_string(), vec![(t, 100.0 * acc)])),
-        }
+    let mut add = |m: &str, t: f64, acc: f64| match by_method.iter_mut().find(|(n, _)| n == m) {
+        Some((_, pts)) => pts.push((t, 100.0 * acc)),
+        None => by_method.push((m.to_string(), vec![(t, 100.0 * acc)])),
     };
     for (name, r) in reports {
         let m = method(r);
