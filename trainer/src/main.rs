@@ -672,7 +672,12 @@ fn run(command: Command, progress: bool) -> Result<()> {
                     })?;
                 let name = p
                     .file_name()
-                    .map(|n| n.to_string_lossy().trim_end_matches(".json").trim_end_matches(".report").to_string())
+                    .map(|n| {
+                        n.to_string_lossy()
+                            .trim_end_matches(".json")
+                            .trim_end_matches(".report")
+                            .to_string()
+                    })
                     .unwrap_or_default();
                 loaded.push((name, v));
             }
