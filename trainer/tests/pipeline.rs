@@ -184,6 +184,18 @@ fn reference_recipes_parse() {
     assert_eq!(mlp.shapes().unwrap(), vec![[256, 1, 1], [10, 1, 1]]);
     let conv = Recipe::load(&root.join("ref-conv.toml")).unwrap();
     assert_eq!(conv.input_shape(4).unwrap(), [32, 7, 7]);
+    // Every shipped recipe parses and describes a valid network.
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let r = Recipe::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!r.shapes().unwrap().is_empty());
+        }
+    }
+    let stdb = Recipe::load(&root.join("ref-conv-stdb.toml")).unwrap();
+    let d = stdb.diet.unwrap();
+    assert_eq!(d.surrogate, ember_trainer::diet::SurrogateKind::Stdb);
+    assert!(!d.train_leak && !d.train_threshold);
     assert_eq!(
         ember_trainer::pipeline::ann_macs(&conv).unwrap(),
         28 * 28 * 16 * 9 + 14 * 14 * 32 * 9 * 16 + 1568 * 10
