@@ -46,7 +46,45 @@ fn main() {
         model.classes(),
     );
     fs::write(out.join("model_consts.rs"), consts).unwrap();
+    if env::var_os("CARGO_FEATURE_STANDALONE").is_some() {
+        bundle_samples(&repo, &out, model.input_len());
+    }
     println!("cargo:model_path={}", path.display());
     println!("cargo:model_bytes={}", bytes.len());
     println!("cargo:arena_bytes={}", model.arena_bytes());
+}
+
+/// The `standalone` feature's samples: `EMBER_SAMPLES` (whole inputs back to back) and the
+/// optional `EMBER_LABELS` (one byte per sample), copied into `OUT_DIR` for `include_bytes!`.
+fn bundle_samples(repo: &Path, out: &Path, input_len: usize) {
+    println!("cargo:rerun-if-env-changed=EMBER_SAMPLES");
+    println!("cargo:rerun-if-env-changed=EMBER_LABELS");
+    let Some(path) = env::var_os("EMBER_SAMPLES").map(|p| repo.join(PathBuf::from(p))) else {
+        panic!("the standalone firmware bundles its samples: set EMBER_SAMPLES to a file of whole inputs (ember deploy does)");
+    };
+    println!("cargo:rerun-if-changed={}", path.display());
+    let samples =
+        fs::read(&path).unwrap_or_else(|e| panic!("cannot read samples {}: {e}", path.display()));
+    if samples.is_empty() || samples.len() % input_len != 0 {
+        panic!(
+            "samples {} has {} bytes, not a whole number of the model's {input_len}-byte inputs",
+            path.display(),
+            samples.len()
+        );
+    }
+    let count = samples.len() / input_len;
+    let labels = match env::var_os("EMBER_LABELS").map(|p| repo.join(PathBuf::from(p))) {
+        Some(path) => {
+            println!("cargo:rerun-if-changed={}", path.display());
+            let labels = fs::read(&path)
+                .unwrap_or_else(|e| panic!("cannot read labels {}: {e}", path.display()));
+            if labels.len() != count {
+                panic!("{} labels for {count} samples", labels.len());
+            }
+            labels
+        }
+        None => Vec::new(),
+    };
+    fs::write(out.join("samples.bin"), &samples).unwrap();
+    fs::write(out.join("labels.bin"), &labels).unwrap();
 }

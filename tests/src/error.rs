@@ -12,6 +12,29 @@ pub enum HilError {
         "qemu-system-arm not found: install it (Debian/Ubuntu: apt-get install -y qemu-system-arm)"
     )]
     QemuMissing,
+    /// `probe-rs` is not on the PATH (`ember deploy`).
+    #[error(
+        "probe-rs not found: install it with `cargo install probe-rs-tools` (see https://probe.rs/docs/getting-started/installation/)"
+    )]
+    ProbeRsMissing,
+    /// `probe-rs run` failed: no probe, the board did not answer, or the firmware failed.
+    #[error("probe-rs failed (exit status {status}):\n{stderr}\n{hint}")]
+    Probe {
+        /// probe-rs's exit status.
+        status: i32,
+        /// The end of probe-rs's error output, its own message.
+        stderr: String,
+        /// What to check.
+        hint: &'static str,
+    },
+    /// A board name that is not one of the boards this command knows.
+    #[error("unknown board {name:?}; the boards are {valid}")]
+    UnknownBoard {
+        /// The name given.
+        name: String,
+        /// The valid names, comma separated.
+        valid: String,
+    },
     /// The model cannot fit the board; found before or while building.
     #[error("{0}")]
     DoesNotFit(String),

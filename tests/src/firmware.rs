@@ -56,6 +56,18 @@ pub fn build(board: Board, model: &Path) -> Result<Firmware, HilError> {
 /// for `target` with `model` bundled, and returns the ELF in cargo's target directory. The
 /// real boards are only built this way; [`build`] adds the fit check and the copy.
 pub fn build_crate(package: &'static str, target: &str, model: &Path) -> Result<PathBuf, HilError> {
+    build_crate_with(package, target, model, &[], &[])
+}
+
+/// [`build_crate`] with cargo `features` of the board crate (e.g. `standalone`) and extra
+/// environment variables for the build scripts (e.g. `EMBER_SAMPLES`).
+pub fn build_crate_with(
+    package: &'static str,
+    target: &str,
+    model: &Path,
+    features: &[&str],
+    env: &[(&str, &Path)],
+) -> Result<PathBuf, HilError> {
     let dir = firmware_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -71,6 +83,12 @@ pub fn build_crate(package: &'static str, target: &str, model: &Path) -> Result<
         ])
         .env("EMBER_MODEL", model)
         .env("DEFMT_LOG", "info");
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     for var in CLEARED_ENV {
         cmd.env_remove(var);
     }
@@ -89,6 +107,11 @@ pub fn build_crate(package: &'static str, target: &str, model: &Path) -> Result<
 /// The board build script's check, run here first: a model that cannot fit is refused in
 /// milliseconds, before cargo builds anything.
 fn check_fit(board: Board, model: &Path) -> Result<(), HilError> {
+    check_fit_named(board.name(), model)
+}
+
+/// [`check_fit`] for the board crate in `boards/<name>`.
+pub(crate) fn check_fit_named(name: &'static str, model: &Path) -> Result<(), HilError> {
     let bytes = std::fs::read(model).map_err(HilError::io(model))?;
     let loaded = ember_runtime::Model::from_bytes(&bytes).map_err(|source| HilError::Model {
         path: model.into(),
@@ -96,18 +119,18 @@ fn check_fit(board: Board, model: &Path) -> Result<(), HilError> {
     })?;
     let memory_x = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../boards")
-        .join(board.name())
+        .join(name)
         .join("memory.x");
     let text = std::fs::read_to_string(&memory_x).map_err(HilError::io(&memory_x))?;
     let memory = ember_board_build::parse_memory(&text).map_err(|what| HilError::Build {
-        board: board.name(),
+        board: name,
         stderr: what,
     })?;
     let sizes = ember_board_build::ModelSizes {
         file: bytes.len() as u64,
         arena: loaded.arena_bytes() as u64,
     };
-    ember_board_build::check_fit(board.name(), memory, &model.display().to_string(), sizes)
+    ember_board_build::check_fit(name, memory, &model.display().to_string(), sizes)
         .map_err(HilError::DoesNotFit)
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Hardware in the loop for Ember, on emulated Cortex-M boards: build the firmware
 //! (`firmware/` + `boards/<name>/`) with a model, run it under `qemu-system-arm` on a set of
-//! samples, and compare every result with the host runtime's run of the same model.
+//! samples, and compare every result with the host runtime's run of the same model. The
+//! real boards are built and flashed with probe-rs by [`deploy`] (`ember deploy`).
 //!
 //! ```no_run
 //! use ember_hil::{Board, Samples};
@@ -21,6 +22,7 @@
 
 mod board;
 mod compare;
+pub mod deploy;
 mod elf;
 mod error;
 mod firmware;
@@ -33,7 +35,7 @@ pub use board::Board;
 pub use compare::{compare, compare_with, HilReport};
 pub use elf::Footprint;
 pub use error::HilError;
-pub use firmware::{build, build_crate, Firmware};
+pub use firmware::{build, build_crate, build_crate_with, Firmware};
 pub use results::{BoardResult, Results};
 pub use samples::Samples;
 

@@ -36,3 +36,21 @@ fn nucleo_f411re_builds() {
 fn rp2040_pico_builds() {
     builds("board-rp2040-pico", "thumbv6m-none-eabi");
 }
+
+/// What `ember deploy --build-only` builds: the standalone firmware (samples in flash, log
+/// over RTT) for the Cortex-M0+ board, its ELF where asked.
+#[test]
+fn rp2040_pico_standalone_builds() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let board = ember_hil::deploy::RealBoard::from_name("rp2040-pico").unwrap();
+    let samples = ember_hil::Samples::mnist_test(&repo.join("data/mnist-small"), 2).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let elf = dir.path().join("pico.elf");
+    let d = ember_hil::deploy::build(&board, &bundled_model(), &samples, Some(&elf))
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("{d:?}");
+    assert_eq!(d.elf, elf);
+    assert_eq!(d.samples, 2);
+    let model = std::fs::metadata(bundled_model()).unwrap().len();
+    assert!(d.footprint.flash_bytes > model + 2 * 784);
+}

@@ -181,6 +181,41 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build a real board's firmware with a model and a few MNIST test images in flash, then
+    /// flash and run it with probe-rs (`probe-rs run --chip CHIP ELF`).
+    ///
+    /// The board logs, over RTT (probe-rs prints it), each sample's class, label and timer
+    /// ticks, then the accuracy and the mean time per inference. Needs the board's rustup
+    /// target (rust-toolchain.toml lists them) and, without --build-only, probe-rs
+    /// (`cargo install probe-rs-tools`, https://probe.rs) and the board on USB with its
+    /// debug probe. A model that does not fit is refused with its sizes.
+    Deploy {
+        /// Board: nrf52840-dk (nRF52840, Cortex-M4F), nucleo-f411re (STM32F411RE, M4F),
+        /// rp2040-pico (RP2040, M0+).
+        #[arg(long)]
+        board: String,
+        /// The .ember file to compile into the firmware.
+        #[arg(long)]
+        model: PathBuf,
+        /// Only build: write the ELF and print its path and its flash and RAM bytes.
+        #[arg(long)]
+        build_only: bool,
+        /// probe-rs probe selector (VID:PID or VID:PID:SERIAL) when several are attached.
+        #[arg(long)]
+        probe: Option<String>,
+        /// probe-rs chip name [default: the board's: nRF52840_xxAA, STM32F411RETx, RP2040].
+        #[arg(long)]
+        chip: Option<String>,
+        /// MNIST test images bundled into flash.
+        #[arg(long, default_value_t = 10)]
+        samples: usize,
+        /// MNIST directory with t10k-*.gz [default: the bundled data/mnist-small].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Where to write the ELF [default: target/ember-deploy/<board>-<model stem>.elf].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Draw the results charts from report.json files: integer-runtime accuracy against
     /// timesteps per method (conversion sweeps, DIET-SNN, hybrid STDB) and spike rate per
     /// LIF layer.
@@ -570,6 +605,41 @@ fn run(command: Command, progress: bool) -> Result<()> {
                         100.0 * (1.0 - r.agreement)
                     ),
                 });
+            }
+        }
+        Command::Deploy {
+            board,
+            model,
+            build_only,
+            probe,
+            chip,
+            samples,
+            data,
+            out,
+        } => {
+            use ember_hil::deploy;
+            let board = deploy::RealBoard::from_name(&board)?;
+            if !build_only {
+                // Before a build of a minute: without probe-rs it would be for nothing.
+                deploy::probe_rs_available()?;
+            }
+            let set = ember_hil::Samples::mnist_test(&mnist_dir(data.as_deref())?, samples)?;
+            if progress {
+                eprintln!(
+                    "building the firmware for {} with {} and {} samples...",
+                    board.name,
+                    model.display(),
+                    set.len()
+                );
+            }
+            let d = deploy::build(&board, &model, &set, out.as_deref())?;
+            println!("elf:   {}", d.elf.display());
+            println!("flash: {} bytes", d.footprint.flash_bytes);
+            println!("RAM:   {} bytes", d.footprint.ram_bytes);
+            if !build_only {
+                let chip = chip.as_deref().unwrap_or(board.chip);
+                eprintln!("probe-rs run --chip {chip} {}", d.elf.display());
+                deploy::flash_and_run(&d.elf, chip, probe.as_deref())?;
             }
         }
         Command::Stdp {

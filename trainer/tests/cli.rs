@@ -169,3 +169,90 @@ fn train_then_convert_with_a_timestep_sweep_and_holdout() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("progress.json"), "{}", stderr(&o));
 }
+
+/// The repository's REF-MLP model.
+fn ref_mlp() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ref-mlp.ember")
+}
+
+#[test]
+fn deploy_without_probe_rs_says_how_to_install_it() {
+    // A PATH with nothing on it: no probe-rs (the check comes before any build).
+    let empty = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ember"))
+        .args(["deploy", "--board", "nucleo-f411re", "--model"])
+        .arg(ref_mlp())
+        .env("PATH", empty.path())
+        .output()
+        .expect("run ember");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("probe-rs not found")
+            && e.contains("cargo install probe-rs-tools")
+            && e.contains("https://probe.rs"),
+        "{e}"
+    );
+}
+
+#[test]
+fn deploy_unknown_board_lists_the_boards() {
+    let o = ember(&[
+        "deploy",
+        "--board",
+        "arduino-uno",
+        "--model",
+        ref_mlp().to_str().unwrap(),
+        "--build-only",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(
+            "unknown board \"arduino-uno\"; the boards are nrf52840-dk, nucleo-f411re, rp2040-pico"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `--build-only` on a real board: the standalone firmware (model and 3 samples in flash)
+/// for the Nucleo-F411RE, its ELF where `--out` says, its sizes printed. Needs the
+/// thumbv7em-none-eabihf target (rust-toolchain.toml installs it).
+#[test]
+fn deploy_build_only_writes_the_elf() {
+    let dir = tempfile::tempdir().unwrap();
+    let elf = dir.path().join("nucleo.elf");
+    let o = ember(&[
+        "-q",
+        "deploy",
+        "--board",
+        "nucleo-f411re",
+        "--model",
+        ref_mlp().to_str().unwrap(),
+        "--build-only",
+        "--samples",
+        "3",
+        "--out",
+        elf.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("elf:   {}", elf.display())), "{out}");
+    let number = |key: &str| -> u64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("{out}"));
+        line[key.len()..]
+            .trim()
+            .trim_end_matches(" bytes")
+            .parse()
+            .unwrap()
+    };
+    let model = std::fs::metadata(ref_mlp()).unwrap().len();
+    // The model, the 3 bundled 784-byte images and the code.
+    assert!(number("flash:") > model + 3 * 784, "{out}");
+    assert!(number("RAM:") > 10 * 1024, "{out}");
+    assert!(std::fs::metadata(&elf).unwrap().len() > model);
+    assert!(dir.path().join("nucleo.samples.bin").exists());
+}

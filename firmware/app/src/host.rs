@@ -61,15 +61,20 @@ pub enum SelfTest {
 }
 
 impl Paths {
-    /// Paths from the command line (arguments 1 and 2), or the default names; the options
-    /// after them. An option it does not know ends the run with an error.
-    pub fn from_args() -> Paths {
-        let mut paths = Paths {
+    /// The default names and no options, without reading the command line.
+    pub fn defaults() -> Paths {
+        Paths {
             samples: Path::new("samples.bin"),
             results: Path::new("results.bin"),
             self_test: None,
             timesteps: None,
-        };
+        }
+    }
+
+    /// Paths from the command line (arguments 1 and 2), or the default names; the options
+    /// after them. An option it does not know ends the run with an error.
+    pub fn from_args() -> Paths {
+        let mut paths = Paths::defaults();
         if let Ok(args) = env::args::<{ 2 * PATH_MAX + 64 }>() {
             for (i, arg) in (&args).enumerate() {
                 match (i, arg) {

@@ -12,9 +12,15 @@
 //!
 //! Any error, panic or hard fault logs its message through defmt and exits with a non-zero
 //! status ([`fault`]), so the host sees a failed run and why.
+//!
+//! With the `standalone` feature (what `ember deploy` flashes with `probe-rs run`), the
+//! samples come from flash and the results go to the defmt log, which goes over RTT
+//! ([`bundled`]).
 #![no_std]
 #![deny(missing_docs)]
 
+#[cfg(feature = "standalone")]
+pub mod bundled;
 pub mod counter;
 pub mod fault;
 pub mod host;
@@ -22,7 +28,15 @@ pub mod model;
 pub mod record;
 pub mod stack;
 
+#[cfg(feature = "standalone")]
+use bundled::{Samples, Writer};
+#[cfg(feature = "standalone")]
+use defmt_rtt as _;
+#[cfg(not(feature = "standalone"))]
 use defmt_semihosting as _;
+#[cfg(not(feature = "standalone"))]
+use {host::Samples, record::Writer};
+
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
 use ember_runtime::{Engine, Model};
@@ -71,7 +85,12 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
         model.classes(),
         model.timesteps()
     );
-    let paths = host::Paths::from_args();
+    // `probe-rs run` answers no GET_CMDLINE: the standalone firmware does not ask.
+    let paths = if cfg!(feature = "standalone") {
+        host::Paths::defaults()
+    } else {
+        host::Paths::from_args()
+    };
     match paths.self_test {
         Some(host::SelfTest::Panic) => panic!("self-test panic requested on the command line"),
         Some(host::SelfTest::HardFault) => cortex_m::asm::udf(),
@@ -85,10 +104,10 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
             model.timesteps()
         );
     }
-    let mut samples = host::Samples::open(&paths, model.input_len());
+    let mut samples = Samples::open(&paths, model.input_len());
     let layers = model.desc().layers.len();
     let calibration = counter::calibrate(&mut hw.counter);
-    let mut results = record::Writer::create(
+    let mut results = Writer::create(
         &paths,
         hw.counter.hz(),
         calibration,
@@ -118,7 +137,14 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
         );
         sops += out.sops;
         macs += out.macs;
-        results.push(&out, ticks);
+        results.push_raw(
+            out.class,
+            out.readout,
+            &out.spikes,
+            out.sops,
+            out.macs,
+            ticks,
+        );
         n += 1;
     }
     let stack = stack::peak_bytes();
@@ -130,6 +156,10 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
         macs
     );
     blink(&mut hw.led, &mut hw.delay);
+    if cfg!(feature = "standalone") {
+        // Time for the probe to read the end of the RTT log before the exit stops the core.
+        hw.delay.delay_ms(200);
+    }
     semihosting::process::exit(0)
 }
 

@@ -67,16 +67,36 @@ impl Writer {
 
     /// Appends the record of one inference that took `ticks`.
     pub fn push(&mut self, out: &Outcome<'_>, ticks: u64) {
-        self.write(&out.class.to_le_bytes());
-        for v in out.readout {
+        self.push_raw(
+            out.class,
+            out.readout,
+            &out.spikes,
+            out.sops,
+            out.macs,
+            ticks,
+        );
+    }
+
+    /// Appends a record from its fields (see the module docs).
+    pub fn push_raw(
+        &mut self,
+        class: u16,
+        readout: &[i32],
+        spikes: &[u32],
+        sops: u64,
+        macs: u64,
+        ticks: u64,
+    ) {
+        self.write(&class.to_le_bytes());
+        for v in readout {
             self.write(&v.to_le_bytes());
         }
-        for s in &out.spikes {
+        for s in spikes {
             self.write(&s.to_le_bytes());
         }
         let mut tail = [0u8; 24];
-        tail[..8].copy_from_slice(&out.sops.to_le_bytes());
-        tail[8..16].copy_from_slice(&out.macs.to_le_bytes());
+        tail[..8].copy_from_slice(&sops.to_le_bytes());
+        tail[8..16].copy_from_slice(&macs.to_le_bytes());
         tail[16..].copy_from_slice(&ticks.to_le_bytes());
         self.write(&tail);
     }
