@@ -1,5 +1,6 @@
 //! The inference loop: runs a validated [`Model`] in a caller-provided arena.
 
+use crate::fast::{self, out_index};
 use crate::format::{
     ConvGeometry, Encoding, Layer, Neuron, Pool, SynapseRef, Weights, Width, MAX_LAYERS,
 };
@@ -142,6 +143,9 @@ impl<'m, 'a> Engine<'m, 'a> {
             return 0;
         };
         // The loader checked fan-in x 255 x max|weight| <= i32::MAX: no addition can overflow.
+        if let Some(macs) = fast::events(weights, conv, plan, input, cache) {
+            return macs;
+        }
         let kernel = Scatter {
             conv,
             plan,
@@ -241,16 +245,27 @@ impl Synapse<'_, '_> {
                         .map(|m| m.get().unsigned_abs())
                         .max()
                         .unwrap_or(0);
-                    peak as u64 + self.plan.bound > M::MAX as u64
+                    peak as u64 + self.plan.bound as u64 > M::MAX as u64
                 };
-                let kernel = Scatter {
-                    conv: self.conv,
-                    plan: self.plan,
-                    events,
-                    mem,
-                    saturate,
+                let fast = match M::as_i32(mem) {
+                    Some(mem) if !saturate => {
+                        fast::events(self.weights, self.conv, self.plan, events, mem)
+                    }
+                    _ => None,
                 };
-                weights::with_rows(self.weights, channels, kernel)
+                match fast {
+                    Some(sops) => sops,
+                    None => {
+                        let kernel = Scatter {
+                            conv: self.conv,
+                            plan: self.plan,
+                            events,
+                            mem,
+                            saturate,
+                        };
+                        weights::with_rows(self.weights, channels, kernel)
+                    }
+                }
             }
         };
         match neuron {
@@ -282,7 +297,9 @@ struct Scatter<'x, M> {
 impl<M: Membrane> weights::WithRows for Scatter<'_, M> {
     fn run<R: weights::Rows>(self, rows: R) -> u64 {
         let (events, mem) = (self.events, self.mem);
-        match (self.conv, self.saturate) {
+        // 16-bit membranes always saturate (see `Synapse::neurons`): said here as a constant,
+        // the compiler drops their unsaturated kernels, which keeps the firmware small.
+        match (self.conv, self.saturate || M::MAX < i32::MAX) {
             (None, true) => scatter_dense::<M, R, true>(&rows, events, mem),
             (None, false) => scatter_dense::<M, R, false>(&rows, events, mem),
             (Some(c), true) => scatter_conv::<M, R, true>(&rows, c, self.plan, events, mem),
@@ -344,20 +361,6 @@ fn scatter_conv<M: Membrane, R: weights::Rows, const SAT: bool>(
         }
     }
     ops
-}
-
-/// The output coordinate that input coordinate `i` reaches through kernel offset `kk`.
-#[inline(always)]
-fn out_index(i: usize, kk: usize, s: usize, p: usize, n: usize) -> Option<usize> {
-    let t = (i + p).checked_sub(kk)?;
-    let o = if s == 1 {
-        t
-    } else if t % s == 0 {
-        t / s
-    } else {
-        return None;
-    };
-    (o < n).then_some(o)
 }
 
 /// Pooling over a channels-last map: max (spikes stay spikes) or sum (see `format`).

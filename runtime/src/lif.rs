@@ -24,6 +24,9 @@ pub(crate) trait Membrane: Copy + bytemuck::Pod {
     const MAX: i32;
     /// `self + x` without the saturation check.
     fn wrapping(self, x: i32) -> Self;
+    /// The membranes as `i32`s when that is their type: the int8 kernels of `fast` only
+    /// handle 32-bit membranes.
+    fn as_i32(mem: &mut [Self]) -> Option<&mut [i32]>;
 
     /// `self + x`, saturating when `SAT`. Without `SAT` the caller has shown that the sum
     /// stays in range (so both give the same result, the second faster).
@@ -39,6 +42,10 @@ pub(crate) trait Membrane: Copy + bytemuck::Pod {
 
 impl Membrane for i32 {
     const MAX: i32 = i32::MAX;
+    #[inline(always)]
+    fn as_i32(mem: &mut [Self]) -> Option<&mut [i32]> {
+        Some(mem)
+    }
     #[inline(always)]
     fn wrapping(self, x: i32) -> Self {
         self.wrapping_add(x)
@@ -59,6 +66,10 @@ impl Membrane for i32 {
 
 impl Membrane for i16 {
     const MAX: i32 = i16::MAX as i32;
+    #[inline(always)]
+    fn as_i32(_: &mut [Self]) -> Option<&mut [i32]> {
+        None
+    }
     #[inline(always)]
     fn wrapping(self, x: i32) -> Self {
         self.wrapping_add(x as i16)

@@ -4,6 +4,7 @@
 //! scaled by an event value, into a contiguous run of membranes. A dense row touches every
 //! column; a sparse row only its kept entries, so work follows the non-zero weights.
 
+use crate::fast;
 use crate::format::{Precision, Storage, Weights};
 use crate::lif::Membrane;
 
@@ -102,6 +103,12 @@ impl Rows for DenseI8<'_> {
     #[inline(always)]
     fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let r = &self.values[row * self.cols..][..self.cols];
+        if !SAT {
+            if let Some(out) = M::as_i32(out) {
+                fast::add_row(out, r, v);
+                return self.cols as u32;
+            }
+        }
         if v == 1 {
             for (m, &b) in out.iter_mut().zip(r) {
                 *m = m.acc::<SAT>(b as i8 as i32);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{random_model, reference, Kind, L, M};
+use common::{out_shape, random_model, reference, synaptic, Kind, Rng, L, M};
 use ember_runtime::format::{Encoding, Precision, Reset, Width};
 use ember_runtime::{Engine, Model};
 use proptest::prelude::*;
@@ -53,6 +53,15 @@ proptest! {
         agree(&m, &input, m.timesteps);
     }
 
+    /// Models shaped for the int8 kernels of `fast` (32-bit membranes, dense int8 weights):
+    /// wide convolutions and dense layers, pooled event values above 1, readouts of 10 to 20
+    /// classes (one or two windows) and more, and enough rows for several chunks.
+    #[test]
+    fn fast_kernels_match_reference(seed in any::<u64>()) {
+        let (m, input) = fast_model(seed);
+        agree(&m, &input, m.timesteps);
+    }
+
     /// Running twice in the same arena gives the same result (state is reset).
     #[test]
     fn inference_is_repeatable(seed in any::<u64>()) {
@@ -65,6 +74,107 @@ proptest! {
         let second = engine.run(&input).map(|o| (o.class, o.readout.to_vec(), o.spikes.clone())).unwrap();
         prop_assert_eq!(first, second);
     }
+}
+
+/// A synaptic layer that the int8 kernels take: dense int8 weights over the whole range
+/// (`density` percent non-zero), 32-bit membranes, thresholds low enough to spike.
+fn int8_layer(rng: &mut Rng, kind: Kind, shape: (usize, usize, usize), readout: bool) -> L {
+    let mut l = synaptic(rng, kind, shape, readout);
+    let density = rng.range(5, 100) as u64;
+    l.precision = Precision::I8;
+    l.sparse = false;
+    l.width = Width::I32;
+    l.w =
+        l.w.iter()
+            .map(|_| {
+                if rng.chance(density) {
+                    rng.range(-128, 127) as i32
+                } else {
+                    0
+                }
+            })
+            .collect();
+    let hi = rng.range(1, 600);
+    l.threshold
+        .iter_mut()
+        .for_each(|t| *t = rng.range(1, hi) as i32);
+    l
+}
+
+/// A random model for `fast_kernels_match_reference`.
+fn fast_model(seed: u64) -> (M, Vec<u8>) {
+    let mut rng = Rng(seed);
+    let shape = (
+        rng.range(1, 9) as usize,
+        rng.range(1, 9) as usize,
+        rng.range(1, 4) as usize,
+    );
+    let direct = rng.chance(50);
+    let encoding = if direct {
+        Encoding::Direct
+    } else {
+        Encoding::Rate {
+            seed: rng.next() as u32,
+        }
+    };
+    let mut layers = vec![];
+    let mut cur = shape;
+    for _ in 0..rng.range(0, 2) {
+        let (h, w, _) = cur;
+        let k = rng.range(1, 3) as usize;
+        let p = rng.range(0, k as i64 - 1) as usize;
+        let kind = if h + 2 * p < k || w + 2 * p < k || rng.chance(25) {
+            Kind::Dense {
+                outputs: rng.range(1, 40) as usize,
+            }
+        } else {
+            Kind::Conv {
+                out: rng.range(1, 40) as usize,
+                k,
+                s: rng.range(1, 2) as usize,
+                p,
+            }
+        };
+        layers.push(int8_layer(&mut rng, kind, cur, false));
+        cur = out_shape(kind, cur);
+        // Average pooling: event values up to 4 or 9 (smaller chunks of rows).
+        let (h, w, _) = cur;
+        if rng.chance(50) && h.min(w) >= 2 {
+            let k = rng.range(2, h.min(w).min(3) as i64) as usize;
+            let kind = Kind::Avg { k, s: k };
+            layers.push(L::pool(kind));
+            cur = out_shape(kind, cur);
+        }
+    }
+    let classes = match rng.below(3) {
+        0 => 10,
+        1 => rng.range(10, 21) as usize,
+        _ => rng.range(1, 40) as usize,
+    };
+    layers.push(int8_layer(
+        &mut rng,
+        Kind::Dense { outputs: classes },
+        cur,
+        true,
+    ));
+    let n = shape.0 * shape.1 * shape.2;
+    let zeros = rng.range(0, 90) as u64;
+    let input = (0..n)
+        .map(|_| {
+            if rng.chance(zeros) {
+                0
+            } else {
+                rng.below(256) as u8
+            }
+        })
+        .collect();
+    let m = M {
+        timesteps: rng.range(1, 5) as u16,
+        shape,
+        encoding,
+        layers,
+    };
+    (m, input)
 }
 
 /// A 1x1x`n` input into a dense LIF layer of `outputs` neurons, then a dense readout.
@@ -193,4 +303,70 @@ fn lateral_inhibition_silences_the_losers() {
         "{inhibited:?} vs {free:?}"
     );
     assert_eq!(inhibited.spikes[0], 4);
+}
+
+/// A rate-coded 1x1x`n` input straight into a dense int8 readout of `classes` (the narrow
+/// kernel when 10 to 20), every input spiking at every step.
+fn readout_only(n: usize, classes: usize, w: impl Fn(usize) -> i32) -> M {
+    let readout = L {
+        kind: Kind::Dense { outputs: classes },
+        precision: Precision::I8,
+        sparse: false,
+        w: (0..n * classes).map(w).collect(),
+        threshold: vec![1],
+        bias: vec![0],
+        leak: 1 << 15,
+        reset: Reset::Subtract,
+        width: Width::I32,
+        readout: true,
+        inhibition: None,
+    };
+    M {
+        timesteps: 3,
+        shape: (1, 1, n),
+        encoding: Encoding::Rate { seed: 5 },
+        layers: vec![readout],
+    }
+}
+
+#[test]
+fn narrow_readout_lanes_at_their_limits() {
+    // Up to 256 spikes at once into weights of -128 or 127: lanes at their largest sums, in
+    // one chunk; then 257 and more inputs (two chunks), and every width around the windows.
+    for n in [1, 255, 256, 257, 600] {
+        for classes in [9, 10, 11, 14, 19, 20, 21] {
+            for w in [-128, 127] {
+                let m = readout_only(n, classes, |_| w);
+                let r = agree(&m, &vec![255; n], 3);
+                assert_eq!(r.readout[0] % w, 0, "n {n} classes {classes}");
+            }
+            let m = readout_only(n, classes, |i| [-128, 127, 0, -1, 1, 77][i % 6]);
+            agree(&m, &vec![255; n], 3);
+        }
+    }
+}
+
+#[test]
+fn pooled_event_values_take_smaller_chunks() {
+    // Average pooling 3x3 of spikes: events up to 9, chunks of 28 rows, into 10 classes.
+    let mut rng = Rng(11);
+    let conv = Kind::Conv {
+        out: 12,
+        k: 3,
+        s: 1,
+        p: 1,
+    };
+    let mut c = int8_layer(&mut rng, conv, (9, 9, 2), false);
+    c.threshold = vec![1];
+    c.w.iter_mut().for_each(|w| *w = w.abs().min(126) + 1);
+    let pool = Kind::Avg { k: 3, s: 3 };
+    let readout = int8_layer(&mut rng, Kind::Dense { outputs: 10 }, (3, 3, 12), true);
+    let m = M {
+        timesteps: 4,
+        shape: (9, 9, 2),
+        encoding: Encoding::Rate { seed: 3 },
+        layers: vec![c, L::pool(pool), readout],
+    };
+    let r = agree(&m, &[200; 162], 4);
+    assert!(r.sops > 0 && r.spikes[0] > 100, "{r:?}");
 }

@@ -1,0 +1,306 @@
+//! Kernels for the common case: int8 weights stored dense, 32-bit membranes, and a timestep
+//! in which no addition can saturate (the engine checks `max|membrane| + bound` first, see
+//! `model::Plan::bound`). Without saturation the order of the additions does not change the
+//! result, so these kernels regroup them; they give the bits of the scalar definition in
+//! `lif`, with fewer instructions. Every other case goes through `weights::Rows`.
+//!
+//! - [`events`] picks the kernel for one layer and timestep: [`conv`] and [`dense_rows`] add
+//!   each event's weight rows with [`add_row`], eight membranes at a time in registers;
+//!   [`dense_windows`] serves narrow dense layers (10 to [`NARROW_MAX`] outputs, e.g. a
+//!   readout): it scans the events once per window of 10 outputs and keeps the window's ten
+//!   sums in five registers for the whole timestep, then adds them to the membranes once. Per
+//!   event that is two word loads and a halfword load for ten weights.
+//!
+//! How five registers hold ten sums. Four weights of a row are read as one little-endian word
+//! `x` with every byte offset by 128 (`x ^ 0x8080_8080`: byte `w + 128`, in 0..=255). Then
+//! `x & 0x00FF_00FF` holds columns 0 and 2 in two 16-bit lanes and `(x >> 8) & 0x00FF_00FF`
+//! columns 1 and 3 (Cortex-M4 does each in one `uxtb16`); columns 8 and 9, read as a
+//! halfword `y`, go to the lanes of `(y | y << 8) & 0x00FF_00FF`. Adding `e * lanes` for
+//! events whose values sum to `S <= 256` keeps every lane at most `255 * 256 < 65536`, so no
+//! carry crosses lanes; a column's sum is its lane minus `128 * S`. Rows are taken in chunks
+//! of `256 / largest event value` so that `S <= 256` always holds.
+
+use crate::format::{ConvGeometry, Precision, Storage, Weights};
+use crate::model::{Dims, Plan};
+
+/// Columns per window of [`dense_windows`].
+const WINDOW: usize = 10;
+
+/// Widest dense layer [`dense_windows`] takes: two windows. Wider layers would scan their
+/// events too often and go through [`dense_rows`] instead.
+const NARROW_MAX: usize = 2 * WINDOW;
+
+/// Largest event value [`dense_windows`] takes: chunks of at least 16 rows (direct input, up
+/// to 255, goes through [`dense_rows`]).
+const NARROW_MAX_ACT: u32 = 16;
+
+/// Adds one timestep's events of a synaptic layer to its membranes when the layer has dense
+/// int8 weights (`None` otherwise, for the general kernels); returns the synaptic operations.
+/// The caller has checked that no addition can saturate.
+pub(crate) fn events(
+    weights: &Weights<'_>,
+    conv: Option<ConvGeometry>,
+    plan: &Plan,
+    events: &[u8],
+    mem: &mut [i32],
+) -> Option<u64> {
+    let Weights {
+        precision: Precision::I8,
+        storage: Storage::Dense { values },
+    } = *weights
+    else {
+        return None;
+    };
+    let cols = plan.output.c;
+    Some(match conv {
+        Some(g) => self::conv(values, g, plan.input, plan.output, events, mem),
+        None if (WINDOW..=NARROW_MAX).contains(&cols) && plan.max_act <= NARROW_MAX_ACT => {
+            dense_windows(values, cols, plan.max_act, events, mem)
+        }
+        None => dense_rows(values, cols, events, mem),
+    })
+}
+
+/// Dense layer: every non-zero event adds its weight row.
+#[inline(never)]
+fn dense_rows(values: &[u8], cols: usize, events: &[u8], mem: &mut [i32]) -> u64 {
+    let mut ops = 0;
+    for (row, &v) in values.chunks_exact(cols).zip(events) {
+        if v != 0 {
+            add_row(mem, row, v as i32);
+            ops += cols as u64;
+        }
+    }
+    ops
+}
+
+/// Convolution: every non-zero input at (y, x, c) adds, for every kernel offset (ky, kx) that
+/// maps it onto an output pixel, the weight row (ky, kx, c) into that pixel's channels.
+#[inline(never)]
+fn conv(
+    values: &[u8],
+    (k, s, p): ConvGeometry,
+    inp: Dims,
+    out: Dims,
+    events: &[u8],
+    mem: &mut [i32],
+) -> u64 {
+    let (k, s, p) = (k as usize, s as usize, p as usize);
+    let per_offset = inp.c * out.c;
+    let mut ops = 0u64;
+    let (mut y, mut x) = (0, 0);
+    for chans in events.chunks_exact(inp.c) {
+        let active = chans.iter().filter(|&&v| v != 0).count() as u64;
+        if active != 0 {
+            for ky in 0..k {
+                let Some(oy) = out_index(y, ky, s, p, out.h) else {
+                    continue;
+                };
+                for kx in 0..k {
+                    let Some(ox) = out_index(x, kx, s, p, out.w) else {
+                        continue;
+                    };
+                    let o = (oy * out.w + ox) * out.c;
+                    let w = (ky * k + kx) * per_offset;
+                    let (Some(m), Some(rows)) = (mem.get_mut(o..o + out.c), values.get(w..)) else {
+                        continue;
+                    };
+                    for (&v, row) in chans.iter().zip(rows.chunks_exact(out.c)) {
+                        if v != 0 {
+                            add_row(m, row, v as i32);
+                        }
+                    }
+                    ops += active * out.c as u64;
+                }
+            }
+        }
+        x += 1;
+        if x == inp.w {
+            (x, y) = (0, y + 1);
+        }
+    }
+    ops
+}
+
+/// The output coordinate that input coordinate `i` reaches through kernel offset `kk`.
+#[inline(always)]
+pub(crate) fn out_index(i: usize, kk: usize, s: usize, p: usize, n: usize) -> Option<usize> {
+    let t = (i + p).checked_sub(kk)?;
+    let o = if s == 1 {
+        t
+    } else if t % s == 0 {
+        t / s
+    } else {
+        return None;
+    };
+    (o < n).then_some(o)
+}
+
+/// Low byte of each 16-bit lane.
+const LANES: u32 = 0x00FF_00FF;
+
+/// The window's columns in the low and the high lane of each of [`scan`]'s sums.
+const LANE_COLUMNS: [(usize, usize); 5] = [(0, 2), (1, 3), (4, 6), (5, 7), (8, 9)];
+
+/// `out[c] += v * row[c]` for every column, without saturation (the caller proved that none
+/// is needed).
+pub(crate) fn add_row(out: &mut [i32], row: &[u8], v: i32) {
+    let n = out.len().min(row.len());
+    let whole = n / 8 * 8;
+    let (mut out, tail_out) = out[..n].split_at_mut(whole);
+    let (mut row, tail_row) = row[..n].split_at(whole);
+    while out.len() >= 8 && row.len() >= 8 {
+        let (m, rest_out) = core::mem::take(&mut out).split_at_mut(8);
+        let (w, rest_row) = row.split_at(8);
+        add8(m, w, v);
+        (out, row) = (rest_out, rest_row);
+    }
+    for (m, &b) in tail_out.iter_mut().zip(tail_row) {
+        *m = m.wrapping_add(v.wrapping_mul(b as i8 as i32));
+    }
+}
+
+/// Eight membranes in registers: written out, because a loop over them is not unrolled when
+/// the firmware is optimised for size.
+#[inline(always)]
+fn add8(m: &mut [i32], w: &[u8], v: i32) {
+    let (Ok(m), Ok(w)) = (<&mut [i32; 8]>::try_from(m), <&[u8; 8]>::try_from(w)) else {
+        return;
+    };
+    let x = |i: usize| v.wrapping_mul(w[i] as i8 as i32);
+    let a = *m;
+    *m = [
+        a[0].wrapping_add(x(0)),
+        a[1].wrapping_add(x(1)),
+        a[2].wrapping_add(x(2)),
+        a[3].wrapping_add(x(3)),
+        a[4].wrapping_add(x(4)),
+        a[5].wrapping_add(x(5)),
+        a[6].wrapping_add(x(6)),
+        a[7].wrapping_add(x(7)),
+    ];
+}
+
+/// A dense layer of `cols` outputs (at least 10) with int8 weights `values` (`events.len()`
+/// rows): adds `e * W[r, c]` to `mem[c]` for every non-zero event `e = events[r]`, whose
+/// values are at most `max_act`. Returns the synaptic operations.
+#[inline(never)]
+fn dense_windows(values: &[u8], cols: usize, max_act: u32, events: &[u8], mem: &mut [i32]) -> u64 {
+    if cols < WINDOW || values.len() != events.len() * cols {
+        return dense_rows(values, cols, events, mem);
+    }
+    let spikes = max_act <= 1;
+    let chunk = 256 / max_act.clamp(1, 256) as usize;
+    let mut nonzero = 0u64;
+    for (k, ev) in events.chunks(chunk).enumerate() {
+        let (sum, n) = tally(ev, spikes);
+        if n == 0 {
+            continue;
+        }
+        nonzero += n as u64;
+        let rows = &values[k * chunk * cols..];
+        // Windows at 0, 10, ...; the last one ends at `cols` and may overlap the one before,
+        // whose columns it skips.
+        let mut done = 0;
+        while done < cols {
+            let start = done.min(cols - WINDOW);
+            let lanes = if spikes {
+                scan::<true>(&rows[start..], cols, ev)
+            } else {
+                scan::<false>(&rows[start..], cols, ev)
+            };
+            let off = 128 * sum as i32;
+            for (&lane, &(lo, hi)) in lanes.iter().zip(&LANE_COLUMNS) {
+                for (c, v) in [(lo, lane & 0xFFFF), (hi, lane >> 16)] {
+                    if let (true, Some(m)) = (c + start >= done, mem.get_mut(start + c)) {
+                        *m = m.wrapping_add(v as i32 - off);
+                    }
+                }
+            }
+            done = start + WINDOW;
+        }
+    }
+    nonzero * cols as u64
+}
+
+/// The sum of the event values and the number of non-zero ones (equal for spikes), four
+/// events at a time. At most 256 events (the sum's 16-bit lanes cannot carry).
+fn tally(events: &[u8], spikes: bool) -> (u32, u32) {
+    let mut words = events.chunks_exact(4);
+    let (mut sum, mut n) = (0u32, 0u32);
+    for w in &mut words {
+        let x = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        sum = sum.wrapping_add((x & LANES) + ((x >> 8) & LANES));
+        if !spikes {
+            // Bit 7 of each byte: whether it is non-zero.
+            let y = (((x & 0x7F7F_7F7F) + 0x7F7F_7F7F) | x) & 0x8080_8080;
+            n += (y >> 7).wrapping_mul(0x0101_0101) >> 24;
+        }
+    }
+    let mut sum = (sum & 0xFFFF) + (sum >> 16);
+    for &e in words.remainder() {
+        sum += e as u32;
+        n += (e != 0) as u32;
+    }
+    (sum, if spikes { sum } else { n })
+}
+
+/// Four weights from byte `o` of a window, each offset by 128.
+#[inline(always)]
+fn word(w: &[u8; WINDOW], o: usize) -> u32 {
+    u32::from_le_bytes([w[o], w[o + 1], w[o + 2], w[o + 3]]) ^ 0x8080_8080
+}
+
+/// Adds `e` times a window's weights to the five lane sums (module documentation).
+#[inline(always)]
+fn add_window<const ONE: bool>(l: &mut [u32; 5], w: &[u8; WINDOW], e: u8) {
+    let (x0, x1) = (word(w, 0), word(w, 4));
+    let y = u16::from_le_bytes([w[8], w[9]]) as u32;
+    let terms = [
+        x0 & LANES,
+        (x0 >> 8) & LANES,
+        x1 & LANES,
+        (x1 >> 8) & LANES,
+        ((y | (y << 8)) & LANES) ^ 0x0080_0080,
+    ];
+    if ONE {
+        l[0] = l[0].wrapping_add(terms[0]);
+        l[1] = l[1].wrapping_add(terms[1]);
+        l[2] = l[2].wrapping_add(terms[2]);
+        l[3] = l[3].wrapping_add(terms[3]);
+        l[4] = l[4].wrapping_add(terms[4]);
+    } else {
+        let e = e as u32;
+        l[0] = l[0].wrapping_add(terms[0].wrapping_mul(e));
+        l[1] = l[1].wrapping_add(terms[1].wrapping_mul(e));
+        l[2] = l[2].wrapping_add(terms[2].wrapping_mul(e));
+        l[3] = l[3].wrapping_add(terms[3].wrapping_mul(e));
+        l[4] = l[4].wrapping_add(terms[4].wrapping_mul(e));
+    }
+}
+
+/// The lane sums of the window that starts at each `stride`-th byte of `region` over the
+/// events (their values sum to at most 256). `ONE`: every non-zero event is 1 (spikes).
+#[inline(never)]
+fn scan<const ONE: bool>(region: &[u8], stride: usize, events: &[u8]) -> [u32; 5] {
+    let mut l = [0u32; 5];
+    if stride < WINDOW {
+        return l;
+    }
+    let full = (region.len() / stride).min(events.len());
+    for (row, &e) in region.chunks_exact(stride).zip(&events[..full]) {
+        if e != 0 {
+            if let Some(w) = row.first_chunk() {
+                add_window::<ONE>(&mut l, w, e);
+            }
+        }
+    }
+    // The matrix's last row: shorter than the stride from the window's start.
+    let last = region.get(full * stride..).and_then(|r| r.first_chunk());
+    if let (Some(&e), Some(w)) = (events.get(full), last) {
+        if e != 0 {
+            add_window::<ONE>(&mut l, w, e);
+        }
+    }
+    l
+}
