@@ -5,7 +5,8 @@
 //! `lif`, with fewer instructions. Every other case goes through `weights::Rows`.
 //!
 //! - [`events`] picks the kernel for one layer and timestep: [`conv`] and [`dense_rows`] add
-//!   each event's weight rows with [`add_row`], eight membranes at a time in registers;
+//!   the events' weight rows two events at a time ([`add_rows2`]: each membrane loaded and
+//!   stored once for two weights);
 //!   [`dense_windows`] serves narrow dense layers (10 to [`NARROW_MAX`] outputs, e.g. a
 //!   readout): it scans the events once per window of 10 outputs and keeps the window's ten
 //!   sums in five registers for the whole timestep, then adds them to the membranes once. Per
@@ -64,14 +65,10 @@ pub(crate) fn events(
 /// Dense layer: every non-zero event adds its weight row.
 #[inline(never)]
 fn dense_rows(values: &[u8], cols: usize, events: &[u8], mem: &mut [i32]) -> u64 {
-    let mut ops = 0;
-    for (row, &v) in values.chunks_exact(cols).zip(events) {
-        if v != 0 {
-            add_row(mem, row, v as i32);
-            ops += cols as u64;
-        }
-    }
-    ops
+    let rows = values.chunks_exact(cols).zip(events);
+    let active = rows.clone().filter(|&(_, &v)| v != 0).count();
+    add_events(mem, rows.map(|(row, &v)| (v, row)));
+    (active * cols) as u64
 }
 
 /// Convolution: every non-zero input at (y, x, c) adds, for every kernel offset (ky, kx) that
@@ -105,11 +102,8 @@ fn conv(
                     let (Some(m), Some(rows)) = (mem.get_mut(o..o + out.c), values.get(w..)) else {
                         continue;
                     };
-                    for (&v, row) in chans.iter().zip(rows.chunks_exact(out.c)) {
-                        if v != 0 {
-                            add_row(m, row, v as i32);
-                        }
-                    }
+                    let rows = chans.iter().zip(rows.chunks_exact(out.c));
+                    add_events(m, rows.map(|(&v, row)| (v, row)));
                     ops += active * out.c as u64;
                 }
             }
@@ -146,13 +140,17 @@ const LANE_COLUMNS: [(usize, usize); 5] = [(0, 2), (1, 3), (4, 6), (5, 7), (8, 9
 /// is needed).
 pub(crate) fn add_row(out: &mut [i32], row: &[u8], v: i32) {
     let n = out.len().min(row.len());
-    let whole = n / 8 * 8;
+    let whole = n / 4 * 4;
     let (mut out, tail_out) = out[..n].split_at_mut(whole);
     let (mut row, tail_row) = row[..n].split_at(whole);
-    while out.len() >= 8 && row.len() >= 8 {
-        let (m, rest_out) = core::mem::take(&mut out).split_at_mut(8);
-        let (w, rest_row) = row.split_at(8);
-        add8(m, w, v);
+    while out.len() >= 4 && row.len() >= 4 {
+        let (m, rest_out) = core::mem::take(&mut out).split_at_mut(4);
+        let (w, rest_row) = row.split_at(4);
+        if let (Ok(m), Ok(w)) = (<&mut [i32; 4]>::try_from(m), <&[u8; 4]>::try_from(w)) {
+            let a = *m;
+            let x = |i: usize| a[i].wrapping_add(v.wrapping_mul(w[i] as i8 as i32));
+            *m = [x(0), x(1), x(2), x(3)];
+        }
         (out, row) = (rest_out, rest_row);
     }
     for (m, &b) in tail_out.iter_mut().zip(tail_row) {
@@ -160,25 +158,52 @@ pub(crate) fn add_row(out: &mut [i32], row: &[u8], v: i32) {
     }
 }
 
-/// Eight membranes in registers: written out, because a loop over them is not unrolled when
-/// the firmware is optimised for size.
+/// `out[c] += v1 * r1[c] + v2 * r2[c]`: two events into the same membranes, each membrane
+/// loaded and stored once for both (written out four membranes at a time, because loops are
+/// not unrolled when the firmware is optimised for size).
+fn add_rows2(out: &mut [i32], (r1, v1): (&[u8], i32), (r2, v2): (&[u8], i32)) {
+    let n = out.len().min(r1.len()).min(r2.len());
+    let whole = n / 4 * 4;
+    let (mut out, tail_out) = out[..n].split_at_mut(whole);
+    let (mut r1, tail_1) = r1[..n].split_at(whole);
+    let (mut r2, tail_2) = r2[..n].split_at(whole);
+    while out.len() >= 4 && r1.len() >= 4 && r2.len() >= 4 {
+        let (m, rest_out) = core::mem::take(&mut out).split_at_mut(4);
+        let ((a, rest_1), (b, rest_2)) = (r1.split_at(4), r2.split_at(4));
+        let m = <&mut [i32; 4]>::try_from(m);
+        let (a, b) = (<&[u8; 4]>::try_from(a), <&[u8; 4]>::try_from(b));
+        if let (Ok(m), Ok(a), Ok(b)) = (m, a, b) {
+            let x = *m;
+            let y = |i: usize| {
+                let s = x[i].wrapping_add(v1.wrapping_mul(a[i] as i8 as i32));
+                s.wrapping_add(v2.wrapping_mul(b[i] as i8 as i32))
+            };
+            *m = [y(0), y(1), y(2), y(3)];
+        }
+        (out, r1, r2) = (rest_out, rest_1, rest_2);
+    }
+    for ((m, &a), &b) in tail_out.iter_mut().zip(tail_1).zip(tail_2) {
+        let s = m.wrapping_add(v1.wrapping_mul(a as i8 as i32));
+        *m = s.wrapping_add(v2.wrapping_mul(b as i8 as i32));
+    }
+}
+
+/// Adds the rows of the non-zero events to `out`, two events at a time: `rows` yields each
+/// event's value and weight row.
 #[inline(always)]
-fn add8(m: &mut [i32], w: &[u8], v: i32) {
-    let (Ok(m), Ok(w)) = (<&mut [i32; 8]>::try_from(m), <&[u8; 8]>::try_from(w)) else {
-        return;
-    };
-    let x = |i: usize| v.wrapping_mul(w[i] as i8 as i32);
-    let a = *m;
-    *m = [
-        a[0].wrapping_add(x(0)),
-        a[1].wrapping_add(x(1)),
-        a[2].wrapping_add(x(2)),
-        a[3].wrapping_add(x(3)),
-        a[4].wrapping_add(x(4)),
-        a[5].wrapping_add(x(5)),
-        a[6].wrapping_add(x(6)),
-        a[7].wrapping_add(x(7)),
-    ];
+fn add_events<'r>(out: &mut [i32], rows: impl Iterator<Item = (u8, &'r [u8])>) {
+    let mut pending = None;
+    for (v, row) in rows {
+        if v != 0 {
+            match pending.take() {
+                Some(first) => add_rows2(out, first, (row, v as i32)),
+                None => pending = Some((row, v as i32)),
+            }
+        }
+    }
+    if let Some((row, v)) = pending {
+        add_row(out, row, v);
+    }
 }
 
 /// A dense layer of `cols` outputs (at least 10) with int8 weights `values` (`events.len()`
