@@ -227,9 +227,9 @@ impl Synapse<'_, '_> {
         let mem: &mut [M] = bytemuck::cast_slice_mut(mem);
         let channels = self.plan.output.c;
         let (leak, bias, _) = neuron.common();
-        lif::leak_and_bias(mem, channels, leak, bias);
         let sops = match self.drive {
             Drive::Current(cur) => {
+                lif::leak_and_bias::<M, false>(mem, channels, leak, bias);
                 for (m, &c) in mem.iter_mut().zip(cur) {
                     *m = m.add(c);
                 }
@@ -239,12 +239,11 @@ impl Synapse<'_, '_> {
                 // When no membrane can leave its range this step, skip the saturation checks.
                 // 16-bit membranes always saturate: their bound rarely fits, and one kernel
                 // variant fewer keeps the firmware small.
-                let saturate = M::MAX < i32::MAX || {
-                    let peak = mem
-                        .iter()
-                        .map(|m| m.get().unsigned_abs())
-                        .max()
-                        .unwrap_or(0);
+                let saturate = if M::MAX < i32::MAX {
+                    lif::leak_and_bias::<M, false>(mem, channels, leak, bias);
+                    true
+                } else {
+                    let peak = lif::leak_and_bias::<M, true>(mem, channels, leak, bias);
                     peak as u64 + self.plan.bound as u64 > M::MAX as u64
                 };
                 let fast = match M::as_i32(mem) {
