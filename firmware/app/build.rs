@@ -6,6 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
+/// The ANN baseline, for its buffer sizes (the firmware's own file).
+#[path = "src/ann.rs"]
+#[allow(dead_code)]
+mod ann;
+
 /// Models tried, in order, when `EMBER_MODEL` is not set (relative to the repository root).
 const DEFAULT_MODELS: [&str; 2] = ["models/ref-mlp.ember", "runtime/tests/golden/mlp.ember"];
 
@@ -37,7 +42,12 @@ fn main() {
 
     let out = PathBuf::from(env::var_os("OUT_DIR").unwrap());
     fs::write(out.join("model.ember"), &bytes).unwrap();
-    let consts = format!(
+    // The ANN baseline's buffers replace the arena (the SNN engine is not linked then).
+    let ann = env::var_os("CARGO_FEATURE_ANN_BASELINE").map(|_| {
+        ann::sizes(&model)
+            .unwrap_or_else(|e| panic!("model {} has no dense ANN baseline: {e}", path.display()))
+    });
+    let mut consts = format!(
         "/// Bytes of working memory the bundled model needs.\npub const ARENA_BYTES: usize = {};\n\
          /// Bytes of one input sample of the bundled model.\npub const INPUT_BYTES: usize = {};\n\
          /// Class scores the bundled model produces.\npub const CLASSES: usize = {};\n",
@@ -45,13 +55,28 @@ fn main() {
         model.input_len(),
         model.classes(),
     );
+    if let Some(a) = ann {
+        consts += &format!(
+            "/// Bytes of one ANN activation buffer.\npub const ANN_ACT_BYTES: usize = {};\n\
+             /// Largest output channel count of the ANN's layers.\npub const ANN_COLS: usize = {};\n\
+             /// Output channels of the ANN's hidden layers.\npub const ANN_PARAMS: usize = {};\n\
+             /// Bytes of the ANN's largest convolution patch.\npub const ANN_PATCH: usize = {};\n\
+             /// Bytes of all the ANN's buffers.\npub const ANN_BYTES: usize = {};\n",
+            a.act,
+            a.cols,
+            a.params,
+            a.patch,
+            a.bytes()
+        );
+    }
     fs::write(out.join("model_consts.rs"), consts).unwrap();
     if env::var_os("CARGO_FEATURE_STANDALONE").is_some() {
         bundle_samples(&repo, &out, model.input_len());
     }
     println!("cargo:model_path={}", path.display());
     println!("cargo:model_bytes={}", bytes.len());
-    println!("cargo:arena_bytes={}", model.arena_bytes());
+    let ram = ann.map_or(model.arena_bytes(), |a| a.bytes());
+    println!("cargo:arena_bytes={ram}");
 }
 
 /// The `standalone` feature's samples: `EMBER_SAMPLES` (whole inputs back to back) and the

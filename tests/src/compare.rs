@@ -16,7 +16,10 @@ pub struct HilReport {
     pub model: String,
     /// Samples run.
     pub samples: usize,
-    /// Timesteps per inference (the model's default or the `--timesteps` override).
+    /// `snn`, or `ann-baseline` for the dense int8 ANN baseline (`--ann-baseline`).
+    pub mode: &'static str,
+    /// Timesteps per inference (the model's default or the `--timesteps` override); 0 for
+    /// the ANN baseline, which makes one pass.
     pub timesteps: u16,
     /// Share of samples whose class, readout values and spike counts on the board are
     /// identical to the host runtime's (1.0 = all).
@@ -83,24 +86,30 @@ pub fn compare_with(
             samples.len()
         )));
     }
-    let timesteps = options.timesteps.unwrap_or(model.timesteps());
-    let mut arena = vec![0u8; model.arena_bytes()];
-    let mut engine = Engine::new(&model, &mut arena).map_err(model_err)?;
+    let ann = firmware.ann_baseline;
+    let timesteps = match ann {
+        true => 0,
+        false => options.timesteps.unwrap_or(model.timesteps()),
+    };
+    let host = host_results(&model, samples, ann, timesteps).map_err(|e| match e {
+        HostError::Runtime(source) => model_err(source),
+        HostError::Ann(what) => bad(format!("the host's ANN baseline: {what}")),
+    })?;
     let (mut agree, mut host_right, mut board_right) = (0usize, 0usize, 0usize);
     let mut first_disagreement = None;
-    for (i, rec) in results.records.iter().enumerate() {
-        let host = engine
-            .run_for(samples.input(i), timesteps)
-            .map_err(model_err)?;
+    for (i, (rec, host)) in results.records.iter().zip(&host).enumerate() {
+        // Class, scores and per-layer counts; for the ANN also its MACs, which depend on
+        // nothing but the shapes.
         let same = host.class == rec.class
-            && host.readout == &rec.readout[..]
-            && host.spikes[..] == rec.spikes[..];
+            && host.readout == rec.readout
+            && host.spikes == rec.spikes
+            && (!ann || host.macs == rec.macs);
         if same {
             agree += 1;
         } else if first_disagreement.is_none() {
             first_disagreement = Some(format!(
                 "sample {i}: host class {} readout {:?} spikes {:?}, board class {} readout {:?} spikes {:?}",
-                host.class, host.readout, &host.spikes[..], rec.class, rec.readout, rec.spikes
+                host.class, host.readout, host.spikes, rec.class, rec.readout, rec.spikes
             ));
         }
         if let Some(labels) = samples.labels() {
@@ -121,6 +130,7 @@ pub fn compare_with(
         board,
         model: model.desc().name.to_string(),
         samples: samples.len(),
+        mode: if ann { "ann-baseline" } else { "snn" },
         timesteps,
         agreement: agree as f64 / n,
         host_accuracy: samples.labels().map(|_| host_right as f64 / n),
@@ -138,6 +148,71 @@ pub fn compare_with(
         stack_peak_bytes: results.stack_peak_bytes,
         first_disagreement,
     })
+}
+
+/// One inference on the host, in the results file's terms.
+struct HostResult {
+    class: u16,
+    readout: Vec<i32>,
+    /// Spikes per layer (SNN) or non-zero activations per layer (ANN).
+    spikes: Vec<u32>,
+    macs: u64,
+}
+
+enum HostError {
+    Runtime(ember_runtime::Error),
+    Ann(&'static str),
+}
+
+/// The host's run of every sample: the runtime's engine for `timesteps`, or the ANN
+/// baseline's code (the firmware's own `ann.rs`).
+fn host_results(
+    model: &Model<'_>,
+    samples: &Samples,
+    ann: bool,
+    timesteps: u16,
+) -> Result<Vec<HostResult>, HostError> {
+    let inputs = (0..samples.len()).map(|i| samples.input(i));
+    if ann {
+        let sizes = crate::ann::sizes(model).map_err(HostError::Ann)?;
+        let (mut act, mut acc) = (vec![0u8; 2 * sizes.act], vec![0i32; sizes.cols]);
+        let (mut mult, mut off) = (vec![0i64; sizes.params], vec![0i64; sizes.params]);
+        let mut patch = vec![0u8; sizes.patch];
+        let mut scratch = crate::ann::Scratch {
+            act: &mut act,
+            acc: &mut acc,
+            mult: &mut mult,
+            off: &mut off,
+            patch: &mut patch,
+        };
+        crate::ann::prepare(model, &mut scratch).map_err(HostError::Ann)?;
+        return inputs
+            .map(|input| {
+                let out = crate::ann::run(model, input, &mut scratch).map_err(HostError::Ann)?;
+                Ok(HostResult {
+                    class: out.class,
+                    readout: out.scores.to_vec(),
+                    spikes: out.active[..out.layers].to_vec(),
+                    macs: out.macs,
+                })
+            })
+            .collect();
+    }
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let mut engine = Engine::new(model, &mut arena).map_err(HostError::Runtime)?;
+    inputs
+        .map(|input| {
+            let out = engine
+                .run_for(input, timesteps)
+                .map_err(HostError::Runtime)?;
+            Ok(HostResult {
+                class: out.class,
+                readout: out.readout.to_vec(),
+                spikes: out.spikes.to_vec(),
+                macs: out.macs,
+            })
+        })
+        .collect()
 }
 
 /// Ordinary least squares of instructions on (1, MACs, SOPs), on centred variables;

@@ -97,7 +97,7 @@ pub fn build(
     elf: Option<&Path>,
 ) -> Result<Deployment, HilError> {
     let model = model.canonicalize().map_err(HilError::io(model))?;
-    check_fit_named(board.name, &model)?;
+    check_fit_named(board.name, &model, false)?;
     let elf = elf.map_or_else(|| default_elf_path(board, &model), Path::to_path_buf);
     let dir = elf
         .parent()

@@ -5,13 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use crate::{Board, HilError};
+use crate::{Board, HilError, Options};
 
 /// A built firmware image.
 #[derive(Debug, Clone)]
 pub struct Firmware {
     /// The board it was built for.
     pub board: Board,
+    /// Built with the `ann-baseline` feature: runs the dense int8 ANN, not the SNN.
+    pub ann_baseline: bool,
     /// The ELF, copied out of cargo's target directory so that a later build with another
     /// model does not replace it.
     pub elf: PathBuf,
@@ -37,19 +39,32 @@ const CLEARED_ENV: [&str; 6] = [
 /// A model that does not fit gives [`HilError::DoesNotFit`] with the sentence from the
 /// board's build script or linker check.
 pub fn build(board: Board, model: &Path) -> Result<Firmware, HilError> {
+    build_with(board, model, &Options::default())
+}
+
+/// [`build`] for a run with `options`: with `ann_baseline`, the firmware of the dense int8
+/// ANN baseline (feature `ann-baseline`), whose ELF ends in `-ann.elf`.
+pub fn build_with(board: Board, model: &Path, options: &Options) -> Result<Firmware, HilError> {
+    let ann = options.ann_baseline;
     let model = model.canonicalize().map_err(HilError::io(model))?;
-    check_fit(board, &model)?;
+    check_fit_named(board.name(), &model, ann)?;
     // One build and copy at a time in this process: cargo locks the target directory, but
     // the copy must see the ELF of its own build, not of a build another thread started since.
     static BUILDING: Mutex<()> = Mutex::new(());
     let _guard = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-    let built = build_crate(board.package(), board.target(), &model)?;
+    let features: &[&str] = if ann { &["ann-baseline"] } else { &[] };
+    let built = build_crate_with(board.package(), board.target(), &model, features, &[])?;
     let stem = model.file_stem().unwrap_or_default().to_string_lossy();
     let dir = firmware_dir().join("target/ember-hil");
-    let elf = dir.join(format!("{}-{stem}.elf", board.name()));
+    let suffix = if ann { "-ann" } else { "" };
+    let elf = dir.join(format!("{}-{stem}{suffix}.elf", board.name()));
     std::fs::create_dir_all(&dir).map_err(HilError::io(&dir))?;
     std::fs::copy(&built, &elf).map_err(HilError::io(&built))?;
-    Ok(Firmware { board, elf })
+    Ok(Firmware {
+        board,
+        ann_baseline: ann,
+        elf,
+    })
 }
 
 /// Builds any board crate of the firmware workspace (`package`, e.g. `board-nrf52840-dk`)
@@ -104,14 +119,10 @@ pub fn build_crate_with(
         .join(package))
 }
 
-/// The board build script's check, run here first: a model that cannot fit is refused in
-/// milliseconds, before cargo builds anything.
-fn check_fit(board: Board, model: &Path) -> Result<(), HilError> {
-    check_fit_named(board.name(), model)
-}
-
-/// [`check_fit`] for the board crate in `boards/<name>`.
-pub(crate) fn check_fit_named(name: &'static str, model: &Path) -> Result<(), HilError> {
+/// The board build script's check, run here first: a model that cannot fit the board crate
+/// in `boards/<name>` is refused in milliseconds, before cargo builds anything. With `ann`,
+/// the RAM is the ANN baseline's buffers instead of the SNN's arena.
+pub(crate) fn check_fit_named(name: &'static str, model: &Path, ann: bool) -> Result<(), HilError> {
     let bytes = std::fs::read(model).map_err(HilError::io(model))?;
     let loaded = ember_runtime::Model::from_bytes(&bytes).map_err(|source| HilError::Model {
         path: model.into(),
@@ -126,9 +137,19 @@ pub(crate) fn check_fit_named(name: &'static str, model: &Path) -> Result<(), Hi
         board: name,
         stderr: what,
     })?;
+    let arena = if ann {
+        crate::ann::sizes(&loaded)
+            .map_err(|why| HilError::Build {
+                board: name,
+                stderr: format!("{}: no dense ANN baseline: {why}", model.display()),
+            })?
+            .bytes()
+    } else {
+        loaded.arena_bytes()
+    };
     let sizes = ember_board_build::ModelSizes {
         file: bytes.len() as u64,
-        arena: loaded.arena_bytes() as u64,
+        arena: arena as u64,
     };
     ember_board_build::check_fit(name, memory, &model.display().to_string(), sizes)
         .map_err(HilError::DoesNotFit)

@@ -20,6 +20,10 @@
 //! build once and run many sample sets.
 #![deny(missing_docs)]
 
+/// The dense int8 ANN baseline: the firmware's own `ann.rs`, compiled for the host, so that
+/// the board's results can be checked bit for bit.
+#[path = "../../firmware/app/src/ann.rs"]
+pub mod ann;
 mod board;
 mod compare;
 pub mod deploy;
@@ -35,7 +39,7 @@ pub use board::Board;
 pub use compare::{compare, compare_with, HilReport};
 pub use elf::Footprint;
 pub use error::HilError;
-pub use firmware::{build, build_crate, build_crate_with, Firmware};
+pub use firmware::{build, build_crate, build_crate_with, build_with, Firmware};
 pub use results::{BoardResult, Results};
 pub use samples::Samples;
 
@@ -57,8 +61,11 @@ pub fn run(
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Options {
     /// Timesteps per inference instead of the model file's, on the board and on the host
-    /// alike (the firmware gets it on its command line).
+    /// alike (the firmware gets it on its command line). Not for the ANN baseline.
     pub timesteps: Option<u16>,
+    /// Run the model's layers as the dense int8 ANN baseline ([`ann`], firmware feature
+    /// `ann-baseline`) instead of the SNN; the host runs the same code.
+    pub ann_baseline: bool,
 }
 
 /// [`run`] with `options`.
@@ -69,7 +76,7 @@ pub fn run_with(
     options: &Options,
     timeout: Duration,
 ) -> Result<HilReport, HilError> {
-    let firmware = build(board, model)?;
+    let firmware = build_with(board, model, options)?;
     let run = qemu::run_options(&firmware, samples, options, timeout)?;
     compare_with(&firmware, model, samples, &run, options)
 }

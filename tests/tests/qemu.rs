@@ -173,7 +173,10 @@ fn timesteps_override_agrees_with_the_host() {
     }
     let samples = samples(&model).first(50);
     let fw = firmware(Board::QemuMps2An386);
-    let options = Options { timesteps: Some(7) };
+    let options = Options {
+        timesteps: Some(7),
+        ..Options::default()
+    };
     let run = qemu::run_options(fw, &samples, &options, TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
     let report = ember_hil::compare_with(fw, &model, &samples, &run, &options)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -191,6 +194,48 @@ fn timesteps_override_agrees_with_the_host() {
         at_default.agreement < 1.0,
         "the board's results at T=7 equal the host's at T=4: the override was ignored"
     );
+}
+
+/// The dense int8 ANN baseline (firmware feature `ann-baseline`) of the shipped REF-MLP and
+/// REF-CONV on qemu-mps2-an386: every result (class, scores, non-zero activations per layer,
+/// MACs) equals the host's run of the same `ann.rs`, every MAC of the network is executed
+/// whatever the input, and the accuracy is that of a working classifier.
+#[test]
+fn ann_baseline_on_qemu_mps2_an386() {
+    if !qemu_or_skip("ann_baseline_on_qemu_mps2_an386") {
+        return;
+    }
+    // (model, samples, MACs: dense 784x256 + 256x10; conv taps inside the image x 16,
+    // then x 16 x 32, then dense 1568x10)
+    for (name, n, macs) in [("ref-mlp", 100, 203_264.0), ("ref-conv", 20, 942_464.0)] {
+        let model = repo().join(format!("models/{name}.ember"));
+        if !model.exists() {
+            eprintln!("ann_baseline: SKIPPED {name}: no {}", model.display());
+            continue;
+        }
+        let samples = Samples::mnist_test(&repo().join("data/mnist-small"), n).unwrap();
+        let options = Options {
+            ann_baseline: true,
+            ..Options::default()
+        };
+        let report = ember_hil::run_with(Board::QemuMps2An386, &model, &samples, &options, TIMEOUT)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        println!("{name} ANN baseline: {report:?}");
+        assert_eq!(report.mode, "ann-baseline");
+        assert_eq!(
+            report.agreement, 1.0,
+            "{name}: {:?}",
+            report.first_disagreement
+        );
+        assert_eq!(report.board_accuracy, report.host_accuracy);
+        assert!(report.board_accuracy.unwrap() >= 0.9, "{name}: {report:?}");
+        assert_eq!(report.macs_per_inference, macs, "{name}");
+        assert_eq!(report.sops_per_inference, 0.0);
+        assert!(
+            report.instructions_per_inference > macs,
+            "{name}: {report:?}"
+        );
+    }
 }
 
 /// A bad option on the firmware's command line is refused with the reason.

@@ -177,6 +177,11 @@ enum Command {
         /// board and on the host alike.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         timesteps: Option<u16>,
+        /// Run the model's layers as its dense int8 ANN baseline instead (ReLU, one pass,
+        /// every MAC computed; firmware feature ann-baseline), checked against the host's run
+        /// of the same code.
+        #[arg(long, conflicts_with = "timesteps")]
+        ann_baseline: bool,
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
@@ -538,6 +543,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
             samples,
             timeout,
             timesteps,
+            ann_baseline,
             json,
         } => {
             let names: Vec<&str> = ember_hil::Board::ALL.iter().map(|b| b.name()).collect();
@@ -556,7 +562,10 @@ fn run(command: Command, progress: bool) -> Result<()> {
                     set.len()
                 );
             }
-            let options = ember_hil::Options { timesteps };
+            let options = ember_hil::Options {
+                timesteps,
+                ann_baseline,
+            };
             let timeout = std::time::Duration::from_secs(timeout);
             let r = ember_hil::run_with(board, &model, &set, &options, timeout)?;
             if json {
@@ -564,11 +573,14 @@ fn run(command: Command, progress: bool) -> Result<()> {
             } else {
                 let pct =
                     |x: Option<f64>| x.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
+                let what = match ann_baseline {
+                    true => "dense int8 ANN baseline".to_string(),
+                    false => format!("T={}", r.timesteps),
+                };
                 println!(
-                    "| {} on {} (T={}, {} samples from {}) | value |",
+                    "| {} on {} ({what}, {} samples from {}) | value |",
                     model.display(),
                     r.board,
-                    r.timesteps,
                     r.samples,
                     dir.display()
                 );

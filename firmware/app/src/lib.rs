@@ -13,12 +13,18 @@
 //! Any error, panic or hard fault logs its message through defmt and exits with a non-zero
 //! status ([`fault`]), so the host sees a failed run and why.
 //!
+//! With the `ann-baseline` feature the firmware runs the same model's layers as a dense
+//! int8 ANN instead ([`ann`]: ReLU, one pass, every MAC computed), the baseline the SNN's
+//! cost is measured against; the SNN code is then not linked.
+//!
 //! With the `standalone` feature (what `ember deploy` flashes with `probe-rs run`), the
 //! samples come from flash and the results go to the defmt log, which goes over RTT
 //! ([`bundled`]).
 #![no_std]
 #![deny(missing_docs)]
 
+#[cfg(feature = "ann-baseline")]
+pub mod ann;
 #[cfg(feature = "standalone")]
 pub mod bundled;
 pub mod counter;
@@ -39,7 +45,9 @@ use {host::Samples, record::Writer};
 
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
-use ember_runtime::{Engine, Model};
+#[cfg(not(feature = "ann-baseline"))]
+use ember_runtime::Engine;
+use ember_runtime::Model;
 
 pub use counter::{SysTickCounter, TickCounter};
 
@@ -74,8 +82,13 @@ impl OutputPin for NoLed {
 /// file and exits the program (status 0 on success).
 pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) -> ! {
     let model = Model::from_bytes(model::BYTES).unwrap_or_else(|e| fault::fail("bundled model", e));
-    let arena = model::arena();
-    let mut engine = Engine::new(&model, arena).unwrap_or_else(|e| fault::fail("engine", e));
+    #[cfg(not(feature = "ann-baseline"))]
+    let mut engine =
+        Engine::new(&model, model::arena()).unwrap_or_else(|e| fault::fail("engine", e));
+    #[cfg(feature = "ann-baseline")]
+    let mut scratch = model::ann_scratch();
+    #[cfg(feature = "ann-baseline")]
+    ann::prepare(&model, &mut scratch).unwrap_or_else(|e| fault::fail("ANN baseline", e));
     defmt::info!(
         "model {=str}: {=usize} bytes in flash, arena {=usize} bytes, input {=usize} bytes, {=usize} classes, T={=u16}",
         model.desc().name,
@@ -84,6 +97,11 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
         model.input_len(),
         model.classes(),
         model.timesteps()
+    );
+    #[cfg(feature = "ann-baseline")]
+    defmt::info!(
+        "dense int8 ANN baseline (ReLU, one pass, every MAC): {=usize} bytes of buffers",
+        model::ANN_BYTES
     );
     // `probe-rs run` answers no GET_CMDLINE: the standalone firmware does not ask.
     let paths = if cfg!(feature = "standalone") {
@@ -97,6 +115,9 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
         None => {}
     }
     let timesteps = paths.timesteps.unwrap_or(model.timesteps());
+    if cfg!(feature = "ann-baseline") && paths.timesteps.is_some() {
+        fault::fail("timesteps argument", "the ANN baseline has no timesteps");
+    }
     if paths.timesteps.is_some() {
         defmt::info!(
             "timesteps {=u16} from the command line (the model's default is {=u16})",
@@ -117,15 +138,35 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
     defmt::info!("{=usize} samples", samples.count());
 
     let mut input = [0u8; model::INPUT_BYTES];
+    #[cfg_attr(feature = "ann-baseline", allow(unused_mut))]
     let (mut sops, mut macs, mut n) = (0u64, 0u64, 0u32);
     while samples.next_into(&mut input) {
         let _ = hw.led.set_high();
         let start = hw.counter.ticks();
+        #[cfg(not(feature = "ann-baseline"))]
         let out = engine
             .run_for(&input, timesteps)
             .unwrap_or_else(|e| fault::fail("inference", e));
+        #[cfg(feature = "ann-baseline")]
+        let out = ann::run(&model, &input, &mut scratch)
+            .unwrap_or_else(|e| fault::fail("ANN inference", e));
         let ticks = hw.counter.ticks() - start;
         let _ = hw.led.set_low();
+        #[cfg(feature = "ann-baseline")]
+        {
+            defmt::info!(
+                "sample {=u32}: class {=u16}, scores {=[?]}, non-zero activations {=[?]}, {=u64} MACs",
+                n,
+                out.class,
+                out.scores,
+                &out.active[..out.layers],
+                out.macs
+            );
+            macs += out.macs;
+            let active = &out.active[..out.layers];
+            results.push_raw(out.class, out.scores, active, 0, out.macs, ticks);
+        }
+        #[cfg(not(feature = "ann-baseline"))]
         defmt::info!(
             "sample {=u32}: class {=u16}, readout {=[?]}, spikes {=[?]}, {=u64} SOPs, {=u64} MACs",
             n,
@@ -135,16 +176,19 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
             out.sops,
             out.macs
         );
-        sops += out.sops;
-        macs += out.macs;
-        results.push_raw(
-            out.class,
-            out.readout,
-            &out.spikes,
-            out.sops,
-            out.macs,
-            ticks,
-        );
+        #[cfg(not(feature = "ann-baseline"))]
+        {
+            sops += out.sops;
+            macs += out.macs;
+            results.push_raw(
+                out.class,
+                out.readout,
+                &out.spikes,
+                out.sops,
+                out.macs,
+                ticks,
+            );
+        }
         n += 1;
     }
     let stack = stack::peak_bytes();
