@@ -296,9 +296,12 @@ struct Scatter<'x, M> {
 impl<M: Membrane> weights::WithRows for Scatter<'_, M> {
     fn run<R: weights::Rows>(self, rows: R) -> u64 {
         let (events, mem) = (self.events, self.mem);
-        // 16-bit membranes always saturate (see `Synapse::neurons`): said here as a constant,
-        // the compiler drops their unsaturated kernels, which keeps the firmware small.
-        match (self.conv, self.saturate || M::MAX < i32::MAX) {
+        // 16-bit membranes always saturate (see `Synapse::neurons`), and `fast` takes the
+        // unsaturated steps of dense int8 weights with 32-bit membranes: said here as
+        // constants, the compiler drops those unsaturated kernels (the saturating ones give the
+        // same results), which keeps the firmware small.
+        let saturate = self.saturate || M::MAX < i32::MAX || R::FAST_I32;
+        match (self.conv, saturate) {
             (None, true) => scatter_dense::<M, R, true>(&rows, events, mem),
             (None, false) => scatter_dense::<M, R, false>(&rows, events, mem),
             (Some(c), true) => scatter_conv::<M, R, true>(&rows, c, self.plan, events, mem),
@@ -368,21 +371,42 @@ fn pool(p: &Pool, inp: Dims, out: Dims, input: &[u8], output: &mut [u8], max: bo
     for oy in 0..out.h {
         for ox in 0..out.w {
             let o = (oy * out.w + ox) * out.c;
-            let dst = &mut output[o..o + out.c];
+            let Some(dst) = output.get_mut(o..o + out.c) else {
+                continue;
+            };
             dst.fill(0);
             for dy in 0..k {
                 for dx in 0..k {
                     let i = ((oy * s + dy) * inp.w + ox * s + dx) * inp.c;
-                    for (d, &v) in dst.iter_mut().zip(&input[i..i + inp.c]) {
-                        *d = if max {
-                            (*d).max(v)
-                        } else {
-                            d.saturating_add(v)
-                        };
+                    let Some(src) = input.get(i..i + inp.c) else {
+                        continue;
+                    };
+                    if max {
+                        for (d, &v) in dst.iter_mut().zip(src) {
+                            *d = (*d).max(v);
+                        }
+                    } else {
+                        add_bytes(dst, src);
                     }
                 }
             }
         }
+    }
+}
+
+/// `dst[i] += src[i]` for the sums of average pooling, four bytes per word: the loader checked
+/// that no sum passes 255 (largest input value x kernel area), so no byte carries into the
+/// next and the sums equal the saturating ones of the definition.
+fn add_bytes(dst: &mut [u8], src: &[u8]) {
+    let mut dst4 = dst.chunks_exact_mut(4);
+    let mut src4 = src.chunks_exact(4);
+    for (d, s) in (&mut dst4).zip(&mut src4) {
+        let x = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+        let y = u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+        d.copy_from_slice(&x.wrapping_add(y).to_le_bytes());
+    }
+    for (d, &v) in dst4.into_remainder().iter_mut().zip(src4.remainder()) {
+        *d = d.wrapping_add(v);
     }
 }
 

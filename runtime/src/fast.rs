@@ -138,7 +138,7 @@ const LANE_COLUMNS: [(usize, usize); 5] = [(0, 2), (1, 3), (4, 6), (5, 7), (8, 9
 
 /// `out[c] += v * row[c]` for every column, without saturation (the caller proved that none
 /// is needed).
-pub(crate) fn add_row(out: &mut [i32], row: &[u8], v: i32) {
+fn add_row(out: &mut [i32], row: &[u8], v: i32) {
     let n = out.len().min(row.len());
     let whole = n / 4 * 4;
     let (mut out, tail_out) = out[..n].split_at_mut(whole);

@@ -4,7 +4,6 @@
 //! scaled by an event value, into a contiguous run of membranes. A dense row touches every
 //! column; a sparse row only its kept entries, so work follows the non-zero weights.
 
-use crate::fast;
 use crate::format::{Precision, Storage, Weights};
 use crate::lif::Membrane;
 
@@ -52,6 +51,11 @@ pub(crate) trait Rows {
     /// `SAT`: saturate every addition; without it the caller has proved that none can
     /// overflow (see `Membrane::acc`).
     fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32;
+
+    /// Whether unsaturated steps with 32-bit membranes never come here: `fast` takes them
+    /// (dense int8 weights). Kernels then compile only their saturating variant, which gives
+    /// the same results, and the firmware stays smaller.
+    const FAST_I32: bool = false;
 }
 
 /// What a kernel does with the rows, once they have a concrete type.
@@ -100,15 +104,11 @@ struct DenseI8<'a> {
 }
 
 impl Rows for DenseI8<'_> {
+    const FAST_I32: bool = true;
+
     #[inline(always)]
     fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let r = &self.values[row * self.cols..][..self.cols];
-        if !SAT {
-            if let Some(out) = M::as_i32(out) {
-                fast::add_row(out, r, v);
-                return self.cols as u32;
-            }
-        }
         if v == 1 {
             for (m, &b) in out.iter_mut().zip(r) {
                 *m = m.acc::<SAT>(b as i8 as i32);
