@@ -4,13 +4,20 @@
 //! result, so these kernels regroup them; they give the bits of the scalar definition in
 //! `lif`, with fewer instructions. Every other case goes through `weights::Rows`.
 //!
-//! - [`events`] picks the kernel for one layer and timestep: [`conv`] and [`dense_rows`] add
-//!   the events' weight rows two events at a time ([`add_rows2`]: each membrane loaded and
-//!   stored once for two weights);
-//!   [`dense_windows`] serves narrow dense layers (10 to [`NARROW_MAX`] outputs, e.g. a
-//!   readout): it scans the events once per window of 10 outputs and keeps the window's ten
-//!   sums in five registers for the whole timestep, then adds them to the membranes once. Per
-//!   event that is two word loads and a halfword load for ten weights.
+//! [`events`] picks the kernel for one layer and timestep. On Cortex-M (the instructions per
+//! synaptic operation of `BENCHMARKS.md`):
+//! - convolutions and wide dense layers add the events' weight rows two events at a time
+//!   ([`add_rows2`]: each membrane loaded and stored once for two weights, four membranes per
+//!   block, written out because the firmware is optimised for size and loops there are not
+//!   unrolled);
+//! - narrow dense layers (10 to [`NARROW_MAX`] outputs: readouts) go through
+//!   [`dense_windows`]: it scans the events once per window of 10 outputs and keeps the
+//!   window's ten sums in five registers for the whole timestep, then adds them to the
+//!   membranes once. Per event that is two word loads and a halfword load for ten weights.
+//!
+//! Other targets (the host) add each event's row in plain loops, which their compilers
+//! vectorise better ([`add_row_plain`]). Both give the same results: the unit tests at the end
+//! compare the two on every target.
 //!
 //! How five registers hold ten sums. Four weights of a row are read as one little-endian word
 //! `x` with every byte offset by 128 (`x ^ 0x8080_8080`: byte `w + 128`, in 0..=255). Then
@@ -23,6 +30,9 @@
 
 use crate::format::{ConvGeometry, Precision, Storage, Weights};
 use crate::model::{Dims, Plan};
+
+/// Whether to use the kernels shaped for Cortex-M (see the module documentation).
+const CORTEX_M: bool = cfg!(target_arch = "arm");
 
 /// Columns per window of [`dense_windows`].
 const WINDOW: usize = 10;
@@ -54,27 +64,38 @@ pub(crate) fn events(
     };
     let cols = plan.output.c;
     Some(match conv {
-        Some(g) => self::conv(values, g, plan.input, plan.output, events, mem),
-        None if (WINDOW..=NARROW_MAX).contains(&cols) && plan.max_act <= NARROW_MAX_ACT => {
+        Some(g) => self::conv::<CORTEX_M>(values, g, plan.input, plan.output, events, mem),
+        None if CORTEX_M
+            && (WINDOW..=NARROW_MAX).contains(&cols)
+            && plan.max_act <= NARROW_MAX_ACT =>
+        {
             dense_windows(values, cols, plan.max_act, events, mem)
         }
-        None => dense_rows(values, cols, events, mem),
+        None => dense_rows::<CORTEX_M>(values, cols, events, mem),
     })
 }
 
 /// Dense layer: every non-zero event adds its weight row.
 #[inline(never)]
-fn dense_rows(values: &[u8], cols: usize, events: &[u8], mem: &mut [i32]) -> u64 {
+fn dense_rows<const TUNED: bool>(
+    values: &[u8],
+    cols: usize,
+    events: &[u8],
+    mem: &mut [i32],
+) -> u64 {
+    if cols == 0 {
+        return 0;
+    }
     let rows = values.chunks_exact(cols).zip(events);
     let active = rows.clone().filter(|&(_, &v)| v != 0).count();
-    add_events(mem, rows.map(|(row, &v)| (v, row)));
+    add_events::<TUNED>(mem, rows.map(|(row, &v)| (v, row)));
     (active * cols) as u64
 }
 
 /// Convolution: every non-zero input at (y, x, c) adds, for every kernel offset (ky, kx) that
 /// maps it onto an output pixel, the weight row (ky, kx, c) into that pixel's channels.
 #[inline(never)]
-fn conv(
+fn conv<const TUNED: bool>(
     values: &[u8],
     (k, s, p): ConvGeometry,
     inp: Dims,
@@ -88,7 +109,33 @@ fn conv(
     let (mut y, mut x) = (0, 0);
     for chans in events.chunks_exact(inp.c) {
         let active = chans.iter().filter(|&&v| v != 0).count() as u64;
-        if active != 0 {
+        if active != 0 && !TUNED {
+            // Event by event, then kernel offset: the host's order (the row loops vectorise).
+            for (ci, &v) in chans.iter().enumerate() {
+                if v == 0 {
+                    continue;
+                }
+                for ky in 0..k {
+                    let Some(oy) = out_index(y, ky, s, p, out.h) else {
+                        continue;
+                    };
+                    for kx in 0..k {
+                        let Some(ox) = out_index(x, kx, s, p, out.w) else {
+                            continue;
+                        };
+                        let o = (oy * out.w + ox) * out.c;
+                        let w = (ky * k + kx) * per_offset + ci * out.c;
+                        if let (Some(m), Some(row)) =
+                            (mem.get_mut(o..o + out.c), values.get(w..w + out.c))
+                        {
+                            add_row_plain(m, row, v as i32);
+                            ops += out.c as u64;
+                        }
+                    }
+                }
+            }
+        } else if active != 0 {
+            // Kernel offset by offset, the pixel's events two at a time into the same membranes.
             for ky in 0..k {
                 let Some(oy) = out_index(y, ky, s, p, out.h) else {
                     continue;
@@ -103,7 +150,7 @@ fn conv(
                         continue;
                     };
                     let rows = chans.iter().zip(rows.chunks_exact(out.c));
-                    add_events(m, rows.map(|(&v, row)| (v, row)));
+                    add_events::<TUNED>(m, rows.map(|(&v, row)| (v, row)));
                     ops += active * out.c as u64;
                 }
             }
@@ -188,10 +235,19 @@ fn add_rows2(out: &mut [i32], (r1, v1): (&[u8], i32), (r2, v2): (&[u8], i32)) {
     }
 }
 
-/// Adds the rows of the non-zero events to `out`, two events at a time: `rows` yields each
-/// event's value and weight row.
+/// Adds the rows of the non-zero events to `out`: `rows` yields each event's value and weight
+/// row. On Cortex-M two events at a time ([`add_rows2`]); elsewhere one by one in plain loops
+/// that the compiler vectorises ([`add_row_plain`]).
 #[inline(always)]
-fn add_events<'r>(out: &mut [i32], rows: impl Iterator<Item = (u8, &'r [u8])>) {
+fn add_events<'r, const TUNED: bool>(out: &mut [i32], rows: impl Iterator<Item = (u8, &'r [u8])>) {
+    if !TUNED {
+        for (v, row) in rows {
+            if v != 0 {
+                add_row_plain(out, row, v as i32);
+            }
+        }
+        return;
+    }
     let mut pending = None;
     for (v, row) in rows {
         if v != 0 {
@@ -206,13 +262,27 @@ fn add_events<'r>(out: &mut [i32], rows: impl Iterator<Item = (u8, &'r [u8])>) {
     }
 }
 
+/// [`add_row`] as plain loops, the form a host compiler vectorises (spikes, `v == 1`, need no
+/// multiplication).
+fn add_row_plain(out: &mut [i32], row: &[u8], v: i32) {
+    if v == 1 {
+        for (m, &b) in out.iter_mut().zip(row) {
+            *m = m.wrapping_add(b as i8 as i32);
+        }
+    } else {
+        for (m, &b) in out.iter_mut().zip(row) {
+            *m = m.wrapping_add(v.wrapping_mul(b as i8 as i32));
+        }
+    }
+}
+
 /// A dense layer of `cols` outputs (at least 10) with int8 weights `values` (`events.len()`
 /// rows): adds `e * W[r, c]` to `mem[c]` for every non-zero event `e = events[r]`, whose
 /// values are at most `max_act`. Returns the synaptic operations.
 #[inline(never)]
 fn dense_windows(values: &[u8], cols: usize, max_act: u32, events: &[u8], mem: &mut [i32]) -> u64 {
     if cols < WINDOW || values.len() != events.len() * cols {
-        return dense_rows(values, cols, events, mem);
+        return dense_rows::<true>(values, cols, events, mem);
     }
     let spikes = max_act <= 1;
     let chunk = 256 / max_act.clamp(1, 256) as usize;
@@ -328,4 +398,131 @@ fn scan<const ONE: bool>(region: &[u8], stride: usize, events: &[u8]) -> [u32; 5
         }
     }
     l
+}
+
+/// The Cortex-M kernels against the plain ones, on every target (the host runs the plain ones
+/// in the engine, so the proptests of `tests/kernels.rs` do not reach these there).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift32 test data.
+    struct Rand(u32);
+
+    impl Rand {
+        fn below(&mut self, n: u32) -> u32 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 17;
+            self.0 ^= self.0 << 5;
+            self.0 % n.max(1)
+        }
+        fn bytes(&mut self, n: usize) -> Vec<u8> {
+            // Now and then every weight at an extreme, to fill the lanes.
+            match self.below(8) {
+                0 => vec![0x80; n],
+                1 => vec![0x7F; n],
+                _ => (0..n).map(|_| self.below(256) as u8).collect(),
+            }
+        }
+        fn events(&mut self, n: usize, max: u32) -> Vec<u8> {
+            let density = self.below(101);
+            (0..n)
+                .map(|_| {
+                    if self.below(100) < density {
+                        1 + self.below(max) as u8
+                    } else {
+                        0
+                    }
+                })
+                .collect()
+        }
+        fn membranes(&mut self, n: usize) -> Vec<i32> {
+            (0..n)
+                .map(|_| self.below(2_000_001) as i32 - 1_000_000)
+                .collect()
+        }
+    }
+
+    #[test]
+    fn row_kernels_equal_plain_loops() {
+        let mut r = Rand(7);
+        for _ in 0..3000 {
+            let cols = r.below(41) as usize;
+            let (w1, w2) = (r.bytes(cols), r.bytes(cols));
+            let v1 = if r.below(2) == 0 {
+                1
+            } else {
+                r.below(256) as i32
+            };
+            let v2 = r.below(256) as i32;
+            let mem = r.membranes(cols);
+            let (mut a, mut b) = (mem.clone(), mem);
+            add_row(&mut a, &w1, v1);
+            add_row_plain(&mut b, &w1, v1);
+            assert_eq!(a, b);
+            add_rows2(&mut a, (&w1, v1), (&w2, v2));
+            add_row_plain(&mut b, &w1, v1);
+            add_row_plain(&mut b, &w2, v2);
+            assert_eq!(a, b, "cols {cols} v {v1} {v2}");
+        }
+    }
+
+    #[test]
+    fn dense_windows_equal_dense_rows() {
+        let mut r = Rand(11);
+        for _ in 0..3000 {
+            let cols = 1 + r.below(25) as usize;
+            let rows = r.below(700) as usize;
+            let max_act = [1, 1, 2, 4, 9, 16, 255][r.below(7) as usize];
+            let values = r.bytes(rows * cols);
+            let events = r.events(rows, max_act);
+            let mem = r.membranes(cols);
+            let (mut a, mut b) = (mem.clone(), mem);
+            let ops = dense_windows(&values, cols, max_act, &events, &mut a);
+            let want = dense_rows::<false>(&values, cols, &events, &mut b);
+            assert_eq!((ops, a), (want, b), "rows {rows} cols {cols} max {max_act}");
+        }
+    }
+
+    #[test]
+    fn tuned_conv_and_dense_rows_equal_plain_ones() {
+        let mut r = Rand(13);
+        for _ in 0..1500 {
+            let (h, w, c) = (1 + r.below(8), 1 + r.below(8), 1 + r.below(20));
+            let (k, s) = (1 + r.below(3), 1 + r.below(2));
+            let p = r.below(k);
+            if h + 2 * p < k || w + 2 * p < k {
+                continue;
+            }
+            let inp = Dims {
+                h: h as usize,
+                w: w as usize,
+                c: c as usize,
+            };
+            let out = Dims {
+                h: ((h + 2 * p - k) / s + 1) as usize,
+                w: ((w + 2 * p - k) / s + 1) as usize,
+                c: 1 + r.below(40) as usize,
+            };
+            let geometry = (k as u8, s as u8, p as u8);
+            let values = r.bytes((k * k) as usize * inp.c * out.c);
+            let events = r.events(inp.h * inp.w * inp.c, 4);
+            let mem = r.membranes(out.h * out.w * out.c);
+            let (mut a, mut b) = (mem.clone(), mem);
+            let ops = conv::<true>(&values, geometry, inp, out, &events, &mut a);
+            let want = conv::<false>(&values, geometry, inp, out, &events, &mut b);
+            assert_eq!((ops, &a), (want, &b), "{inp:?} -> {out:?} {geometry:?}");
+            // The same weights as a dense layer over the first rows.
+            let cols = out.c;
+            let rows = values.len() / cols;
+            let events = r.events(rows, 255);
+            let mem = r.membranes(cols);
+            let (mut a, mut b) = (mem.clone(), mem);
+            let ops = dense_rows::<true>(&values, cols, &events, &mut a);
+            assert_eq!(
+                (ops, a),
+                (dense_rows::<false>(&values, cols, &events, &mut b), b)
+            );
+        }
+    }
 }
