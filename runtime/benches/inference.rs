@@ -148,6 +148,24 @@ fn spikes_10pct() -> Vec<u8> {
         .collect()
 }
 
+/// The narrow event-driven kernel alone: rate-coded 1x1x256 input, a sixth of it at full
+/// intensity (about REF-MLP's hidden spike rate), into a dense 256->10 int8 readout.
+fn readout_kernel() -> M {
+    let mut rng = Rng(10);
+    let out = layer(&mut rng, Kind::Dense { outputs: 10 }, (1, 1, 256), true);
+    M {
+        timesteps: 4,
+        shape: (1, 1, 256),
+        encoding: Encoding::Rate { seed: 4 },
+        layers: vec![out],
+    }
+}
+
+/// Input for `readout_kernel`: every sixth element at full intensity.
+fn spikes_one_in_six() -> Vec<u8> {
+    (0..256).map(|i| if i % 6 == 0 { 255 } else { 0 }).collect()
+}
+
 fn bench(c: &mut Criterion, name: &str, m: M) {
     bench_on(c, name, m, digit());
 }
@@ -191,6 +209,7 @@ fn benches(c: &mut Criterion) {
     bench(c, "ref-mlp-rate-input", ref_mlp(Encoding::Rate { seed: 1 }));
     bench(c, "ref-conv", ref_conv());
     bench_on(c, "conv-kernel", conv_kernel(), spikes_10pct());
+    bench_on(c, "readout-kernel", readout_kernel(), spikes_one_in_six());
 }
 
 criterion_group!(benches_group, benches);
