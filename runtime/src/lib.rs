@@ -26,7 +26,6 @@
 
 mod engine;
 mod error;
-mod fast;
 pub mod format;
 mod lif;
 mod model;
