@@ -1,5 +1,6 @@
 //! The inference loop: runs a validated [`Model`] in a caller-provided arena.
 
+use crate::fast::{self, out_index};
 use crate::format::{
     ConvGeometry, Encoding, Layer, Neuron, Pool, SynapseRef, Weights, Width, MAX_LAYERS,
 };
@@ -142,6 +143,9 @@ impl<'m, 'a> Engine<'m, 'a> {
             return 0;
         };
         // The loader checked fan-in x 255 x max|weight| <= i32::MAX: no addition can overflow.
+        if let Some(macs) = fast::events(weights, conv, plan, input, cache) {
+            return macs;
+        }
         let kernel = Scatter {
             conv,
             plan,
@@ -223,9 +227,9 @@ impl Synapse<'_, '_> {
         let mem: &mut [M] = bytemuck::cast_slice_mut(mem);
         let channels = self.plan.output.c;
         let (leak, bias, _) = neuron.common();
-        lif::leak_and_bias(mem, channels, leak, bias);
         let sops = match self.drive {
             Drive::Current(cur) => {
+                lif::leak_and_bias::<M, false>(mem, channels, leak, bias);
                 for (m, &c) in mem.iter_mut().zip(cur) {
                     *m = m.add(c);
                 }
@@ -235,22 +239,32 @@ impl Synapse<'_, '_> {
                 // When no membrane can leave its range this step, skip the saturation checks.
                 // 16-bit membranes always saturate: their bound rarely fits, and one kernel
                 // variant fewer keeps the firmware small.
-                let saturate = M::MAX < i32::MAX || {
-                    let peak = mem
-                        .iter()
-                        .map(|m| m.get().unsigned_abs())
-                        .max()
-                        .unwrap_or(0);
-                    peak as u64 + self.plan.bound > M::MAX as u64
+                let saturate = if M::MAX < i32::MAX {
+                    lif::leak_and_bias::<M, false>(mem, channels, leak, bias);
+                    true
+                } else {
+                    let peak = lif::leak_and_bias::<M, true>(mem, channels, leak, bias);
+                    peak as u64 + self.plan.bound as u64 > M::MAX as u64
                 };
-                let kernel = Scatter {
-                    conv: self.conv,
-                    plan: self.plan,
-                    events,
-                    mem,
-                    saturate,
+                let fast = match M::as_i32(mem) {
+                    Some(mem) if !saturate => {
+                        fast::events(self.weights, self.conv, self.plan, events, mem)
+                    }
+                    _ => None,
                 };
-                weights::with_rows(self.weights, channels, kernel)
+                match fast {
+                    Some(sops) => sops,
+                    None => {
+                        let kernel = Scatter {
+                            conv: self.conv,
+                            plan: self.plan,
+                            events,
+                            mem,
+                            saturate,
+                        };
+                        weights::with_rows(self.weights, channels, kernel)
+                    }
+                }
             }
         };
         match neuron {
@@ -282,7 +296,12 @@ struct Scatter<'x, M> {
 impl<M: Membrane> weights::WithRows for Scatter<'_, M> {
     fn run<R: weights::Rows>(self, rows: R) -> u64 {
         let (events, mem) = (self.events, self.mem);
-        match (self.conv, self.saturate) {
+        // 16-bit membranes always saturate (see `Synapse::neurons`), and `fast` takes the
+        // unsaturated steps of dense int8 weights with 32-bit membranes: said here as
+        // constants, the compiler drops those unsaturated kernels (the saturating ones give the
+        // same results), which keeps the firmware small.
+        let saturate = self.saturate || M::MAX < i32::MAX || R::FAST_I32;
+        match (self.conv, saturate) {
             (None, true) => scatter_dense::<M, R, true>(&rows, events, mem),
             (None, false) => scatter_dense::<M, R, false>(&rows, events, mem),
             (Some(c), true) => scatter_conv::<M, R, true>(&rows, c, self.plan, events, mem),
@@ -346,41 +365,48 @@ fn scatter_conv<M: Membrane, R: weights::Rows, const SAT: bool>(
     ops
 }
 
-/// The output coordinate that input coordinate `i` reaches through kernel offset `kk`.
-#[inline(always)]
-fn out_index(i: usize, kk: usize, s: usize, p: usize, n: usize) -> Option<usize> {
-    let t = (i + p).checked_sub(kk)?;
-    let o = if s == 1 {
-        t
-    } else if t % s == 0 {
-        t / s
-    } else {
-        return None;
-    };
-    (o < n).then_some(o)
-}
-
 /// Pooling over a channels-last map: max (spikes stay spikes) or sum (see `format`).
 fn pool(p: &Pool, inp: Dims, out: Dims, input: &[u8], output: &mut [u8], max: bool) {
     let (k, s) = (p.kernel as usize, p.stride as usize);
     for oy in 0..out.h {
         for ox in 0..out.w {
             let o = (oy * out.w + ox) * out.c;
-            let dst = &mut output[o..o + out.c];
+            let Some(dst) = output.get_mut(o..o + out.c) else {
+                continue;
+            };
             dst.fill(0);
             for dy in 0..k {
                 for dx in 0..k {
                     let i = ((oy * s + dy) * inp.w + ox * s + dx) * inp.c;
-                    for (d, &v) in dst.iter_mut().zip(&input[i..i + inp.c]) {
-                        *d = if max {
-                            (*d).max(v)
-                        } else {
-                            d.saturating_add(v)
-                        };
+                    let Some(src) = input.get(i..i + inp.c) else {
+                        continue;
+                    };
+                    if max {
+                        for (d, &v) in dst.iter_mut().zip(src) {
+                            *d = (*d).max(v);
+                        }
+                    } else {
+                        add_bytes(dst, src);
                     }
                 }
             }
         }
+    }
+}
+
+/// `dst[i] += src[i]` for the sums of average pooling, four bytes per word: the loader checked
+/// that no sum passes 255 (largest input value x kernel area), so no byte carries into the
+/// next and the sums equal the saturating ones of the definition.
+fn add_bytes(dst: &mut [u8], src: &[u8]) {
+    let mut dst4 = dst.chunks_exact_mut(4);
+    let mut src4 = src.chunks_exact(4);
+    for (d, s) in (&mut dst4).zip(&mut src4) {
+        let x = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+        let y = u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+        d.copy_from_slice(&x.wrapping_add(y).to_le_bytes());
+    }
+    for (d, &v) in dst4.into_remainder().iter_mut().zip(src4.remainder()) {
+        *d = d.wrapping_add(v);
     }
 }
 

@@ -26,6 +26,7 @@
 
 mod engine;
 mod error;
+mod fast;
 pub mod format;
 mod lif;
 mod model;

@@ -24,6 +24,9 @@ pub(crate) trait Membrane: Copy + bytemuck::Pod {
     const MAX: i32;
     /// `self + x` without the saturation check.
     fn wrapping(self, x: i32) -> Self;
+    /// The membranes as `i32`s when that is their type: the int8 kernels of `fast` only
+    /// handle 32-bit membranes.
+    fn as_i32(mem: &mut [Self]) -> Option<&mut [i32]>;
 
     /// `self + x`, saturating when `SAT`. Without `SAT` the caller has shown that the sum
     /// stays in range (so both give the same result, the second faster).
@@ -39,6 +42,10 @@ pub(crate) trait Membrane: Copy + bytemuck::Pod {
 
 impl Membrane for i32 {
     const MAX: i32 = i32::MAX;
+    #[inline(always)]
+    fn as_i32(mem: &mut [Self]) -> Option<&mut [i32]> {
+        Some(mem)
+    }
     #[inline(always)]
     fn wrapping(self, x: i32) -> Self {
         self.wrapping_add(x)
@@ -59,6 +66,10 @@ impl Membrane for i32 {
 
 impl Membrane for i16 {
     const MAX: i32 = i16::MAX as i32;
+    #[inline(always)]
+    fn as_i32(_: &mut [Self]) -> Option<&mut [i32]> {
+        None
+    }
     #[inline(always)]
     fn wrapping(self, x: i32) -> Self {
         self.wrapping_add(x as i16)
@@ -85,33 +96,54 @@ pub(crate) fn leak(u: i32, leak: Leak) -> i32 {
     ((u as i64 * leak.to_bits() as i64) >> 15) as i32
 }
 
-/// Steps 1 and 2 for every neuron of a channels-last map with `channels` channels.
-pub(crate) fn leak_and_bias<M: Membrane>(
+/// Steps 1 and 2 for every neuron of a channels-last map with `channels` channels. With
+/// `PEAK`, returns a bound on the updated membranes' magnitudes for the engine's saturation
+/// check: at least the largest `|u|` and below twice it plus two (one more than the OR of
+/// `u ^ (u >> 31)`, which is `|u|` or `|u| - 1`); without, 0.
+pub(crate) fn leak_and_bias<M: Membrane, const PEAK: bool>(
     mem: &mut [M],
     channels: usize,
     l: Leak,
     bias: &Channelwise<'_>,
-) {
+) -> u32 {
     let leaky = l != Leak::NONE;
-    match bias {
-        Channelwise::Uniform(b) => {
-            let b = *b;
-            if !leaky && b == 0 {
-                return;
-            }
-            for m in mem.iter_mut() {
-                let u = if leaky { leak(m.get(), l) } else { m.get() };
-                *m = M::set(u).add(b);
-            }
+    let mut bits = 0u32;
+    let mut update = |m: &mut M, b: i32| {
+        let u = if leaky { leak(m.get(), l) } else { m.get() };
+        *m = M::set(u).add(b);
+        if PEAK {
+            let v = m.get();
+            bits |= (v ^ (v >> 31)) as u32;
         }
-        Channelwise::PerChannel(_) => {
-            for px in mem.chunks_exact_mut(channels) {
-                for (c, m) in px.iter_mut().enumerate() {
-                    let u = if leaky { leak(m.get(), l) } else { m.get() };
-                    *m = M::set(u).add(bias.get(c));
+    };
+    match *bias {
+        Channelwise::Uniform(b) => {
+            if !leaky && b == 0 {
+                if PEAK {
+                    for m in mem.iter_mut() {
+                        let v = m.get();
+                        bits |= (v ^ (v >> 31)) as u32;
+                    }
+                }
+            } else {
+                for m in mem.iter_mut() {
+                    update(m, b);
                 }
             }
         }
+        // The loader checked that `bytes` holds one i32 per channel.
+        Channelwise::PerChannel(bytes) => {
+            for px in mem.chunks_exact_mut(channels) {
+                for (m, b) in px.iter_mut().zip(bytes.chunks_exact(4)) {
+                    update(m, i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                }
+            }
+        }
+    }
+    if PEAK {
+        bits + 1
+    } else {
+        0
     }
 }
 

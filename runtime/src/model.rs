@@ -44,8 +44,11 @@ pub(crate) struct Plan {
     /// Class scores (readout only).
     pub score: Region,
     /// Largest |input current| one neuron can receive from events in one step:
-    /// fan-in x largest input value x largest |weight| (0 for pooling).
-    pub bound: u64,
+    /// fan-in x largest input value x largest |weight| (0 for pooling), at most `u32::MAX`
+    /// (more than any membrane holds; 32 bits keep the plan small on a microcontroller).
+    pub bound: u32,
+    /// Largest value an input event can have (1 for spikes; pooled counts can be larger).
+    pub max_act: u32,
 }
 
 /// A validated model, borrowing its weights from the file bytes.
@@ -119,6 +122,7 @@ impl<'a> Model<'a> {
         for (i, layer) in desc.layers.iter().enumerate() {
             let li = i as u8;
             let last = i + 1 == n;
+            let input_max = max_act as u32;
             let bad_dim = Error::BadDimension { layer: li };
             let mut bound = 0;
             let (output, mem_width) = match layer {
@@ -213,7 +217,8 @@ impl<'a> Model<'a> {
                 mem,
                 act,
                 score,
-                bound,
+                bound: u32::try_from(bound).unwrap_or(u32::MAX),
+                max_act: input_max,
             });
             dims = output;
         }

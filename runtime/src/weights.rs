@@ -51,6 +51,11 @@ pub(crate) trait Rows {
     /// `SAT`: saturate every addition; without it the caller has proved that none can
     /// overflow (see `Membrane::acc`).
     fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32;
+
+    /// Whether unsaturated steps with 32-bit membranes never come here: `fast` takes them
+    /// (dense int8 weights). Kernels then compile only their saturating variant, which gives
+    /// the same results, and the firmware stays smaller.
+    const FAST_I32: bool = false;
 }
 
 /// What a kernel does with the rows, once they have a concrete type.
@@ -99,6 +104,8 @@ struct DenseI8<'a> {
 }
 
 impl Rows for DenseI8<'_> {
+    const FAST_I32: bool = true;
+
     #[inline(always)]
     fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let r = &self.values[row * self.cols..][..self.cols];
