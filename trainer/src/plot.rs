@@ -150,50 +150,6 @@ pub fn line_chart(chart: &Chart, path: &Path) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(crate::error::io(path))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn draws_a_png_with_two_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.png");
-        let chart = Chart {
-            title: "accuracy against timesteps".into(),
-            x_label: "timesteps".into(),
-            y_label: "accuracy (%)".into(),
-            log_x: true,
-            series: vec![
-                Series {
-                    name: "a".into(),
-                    points: vec![(8.0, 90.0), (16.0, 95.0), (32.0, 97.0)],
-                },
-                Series {
-                    name: "b".into(),
-                    points: vec![(8.0, 80.0), (32.0, 99.0)],
-                },
-            ],
-        };
-        line_chart(&chart, &path).unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(&bytes[1..4], b"PNG");
-        assert!(bytes.len() > 5000, "a chart with text, not a blank image");
-    }
-
-    #[test]
-    fn no_points_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let chart = Chart {
-            title: String::new(),
-            x_label: String::new(),
-            y_label: String::new(),
-            log_x: false,
-            series: vec![],
-        };
-        assert!(line_chart(&chart, &dir.path().join("c.png")).is_err());
-    }
-}
-
 /// The training method a `report.json` describes.
 fn method(report: &serde_json::Value) -> &'static str {
     match report["diet"]["surrogate"]["kind"].as_str() {
@@ -273,4 +229,48 @@ pub fn results_charts(reports: &[(String, serde_json::Value)]) -> (Chart, Chart)
             series: rates,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_a_png_with_two_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.png");
+        let chart = Chart {
+            title: "accuracy against timesteps".into(),
+            x_label: "timesteps".into(),
+            y_label: "accuracy (%)".into(),
+            log_x: true,
+            series: vec![
+                Series {
+                    name: "a".into(),
+                    points: vec![(8.0, 90.0), (16.0, 95.0), (32.0, 97.0)],
+                },
+                Series {
+                    name: "b".into(),
+                    points: vec![(8.0, 80.0), (32.0, 99.0)],
+                },
+            ],
+        };
+        line_chart(&chart, &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        assert!(bytes.len() > 5000, "a chart with text, not a blank image");
+    }
+
+    #[test]
+    fn no_points_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let chart = Chart {
+            title: String::new(),
+            x_label: String::new(),
+            y_label: String::new(),
+            log_x: false,
+            series: vec![],
+        };
+        assert!(line_chart(&chart, &dir.path().join("c.png")).is_err());
+    }
 }
