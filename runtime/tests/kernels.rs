@@ -370,3 +370,35 @@ fn pooled_event_values_take_smaller_chunks() {
     let r = agree(&m, &[200; 162], 4);
     assert!(r.sops > 0 && r.spikes[0] > 100, "{r:?}");
 }
+
+#[test]
+fn int8_layers_near_the_i32_limit_saturate() {
+    // Biases near the 32-bit limits: the bound check sends these steps to the saturating
+    // kernels (the int8 ones only run when nothing can saturate), narrow and wide readouts.
+    for classes in [3, 10, 15, 30] {
+        for bias in [i32::MAX - 300, i32::MIN + 300, i32::MAX / 2 + 1] {
+            let mut m = readout_only(40, classes, |i| [127, -128, 5, -7][i % 4]);
+            m.layers[0].bias = vec![bias];
+            m.timesteps = 5;
+            agree(&m, &[255; 40], 5);
+        }
+    }
+    // A convolution whose membranes start near the limit (large bias, no leak).
+    let mut rng = Rng(17);
+    let conv = Kind::Conv {
+        out: 12,
+        k: 3,
+        s: 1,
+        p: 1,
+    };
+    let mut c = int8_layer(&mut rng, conv, (5, 5, 3), false);
+    (c.bias, c.threshold, c.leak) = (vec![i32::MAX / 3], vec![i32::MAX], 1 << 15);
+    let readout = int8_layer(&mut rng, Kind::Dense { outputs: 10 }, (5, 5, 12), true);
+    let m = M {
+        timesteps: 5,
+        shape: (5, 5, 3),
+        encoding: Encoding::Rate { seed: 9 },
+        layers: vec![c, readout],
+    };
+    agree(&m, &[255; 75], 5);
+}
