@@ -87,6 +87,16 @@ fn dense_rows<const TUNED: bool>(
         return 0;
     }
     let rows = values.chunks_exact(cols).zip(events);
+    if !TUNED {
+        let mut ops = 0;
+        for (row, &v) in rows {
+            if v != 0 {
+                add_row_plain(mem, row, v as i32);
+                ops += cols as u64;
+            }
+        }
+        return ops;
+    }
     let active = rows.clone().filter(|&(_, &v)| v != 0).count();
     add_events::<TUNED>(mem, rows.map(|(row, &v)| (v, row)));
     (active * cols) as u64
@@ -108,8 +118,7 @@ fn conv<const TUNED: bool>(
     let mut ops = 0u64;
     let (mut y, mut x) = (0, 0);
     for chans in events.chunks_exact(inp.c) {
-        let active = chans.iter().filter(|&&v| v != 0).count() as u64;
-        if active != 0 && !TUNED {
+        if !TUNED {
             // Event by event, then kernel offset: the host's order (the row loops vectorise).
             for (ci, &v) in chans.iter().enumerate() {
                 if v == 0 {
@@ -134,7 +143,7 @@ fn conv<const TUNED: bool>(
                     }
                 }
             }
-        } else if active != 0 {
+        } else if let active @ 1.. = chans.iter().filter(|&&v| v != 0).count() as u64 {
             // Kernel offset by offset, the pixel's events two at a time into the same membranes.
             for ky in 0..k {
                 let Some(oy) = out_index(y, ky, s, p, out.h) else {
