@@ -904,7 +904,8 @@ pub fn write_report(report: &DietReport, path: &Path) -> Result<()> {
     crate::error::write_atomic(path, json.as_bytes())
 }
 
-fn accuracy_of(classes: &[u32], labels: &[u8]) -> f64 {
+/// Share of `classes` equal to `labels` (top-1 accuracy).
+pub(crate) fn accuracy_of(classes: &[u32], labels: &[u8]) -> f64 {
     classes
         .iter()
         .zip(labels)

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::data::mnist::{Mnist, Split};
+use crate::diet::accuracy_of;
 use crate::error::{Error, Result};
 use crate::eval::{evaluate, RuntimeEval};
 use crate::net::Net;
@@ -161,13 +162,7 @@ pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<R
     tracing::info!(path = %model.display(), bytes = bytes.len(), "model written");
     let int: RuntimeEval = evaluate(&bytes, model, test, test.len(), None, opts.progress)?;
     let n = test.len().max(1) as f64;
-    let snn_float_accuracy = sim
-        .classes
-        .iter()
-        .zip(&test.labels)
-        .filter(|(p, &l)| **p == l as u32)
-        .count() as f64
-        / n;
+    let snn_float_accuracy = accuracy_of(&sim.classes, &test.labels);
     let agree = sim
         .classes
         .iter()
@@ -212,15 +207,6 @@ pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<R
     })
 }
 
-fn accuracy_of(classes: impl Iterator<Item = u32>, labels: &[u8]) -> f64 {
-    let (mut right, mut n) = (0usize, 0usize);
-    for (c, &l) in classes.zip(labels) {
-        right += usize::from(c == l as u32);
-        n += 1;
-    }
-    right as f64 / n.max(1) as f64
-}
-
 /// Converts `net` at its recipe's timesteps and measures the ANN, the float SNN and the
 /// integer runtime on the last `n` training samples (calibration uses the first ones).
 pub fn holdout(net: &Net, data: &Mnist, n: usize, show: bool) -> Result<Holdout> {
@@ -237,7 +223,7 @@ pub fn holdout(net: &Net, data: &Mnist, n: usize, show: bool) -> Result<Holdout>
     Ok(Holdout {
         samples: n,
         ann_accuracy: crate::train::accuracy(net, &held, n)? as f64,
-        snn_float_accuracy: accuracy_of(sim.classes.iter().copied(), &held.labels),
+        snn_float_accuracy: accuracy_of(&sim.classes, &held.labels),
         snn_int_accuracy: int.accuracy,
     })
 }
@@ -263,7 +249,7 @@ pub fn timestep_sweep(
         let p = SweepPoint {
             timesteps: t,
             samples: n,
-            snn_float_accuracy: accuracy_of(sim.classes.iter().copied(), &test.labels),
+            snn_float_accuracy: accuracy_of(&sim.classes, &test.labels),
             snn_int_accuracy: int.accuracy,
             spike_rates: int.layers.iter().map(|l| l.spike_rate).collect(),
             sops_per_inference: int.sops_per_inference,
