@@ -18,6 +18,17 @@ fn bundled_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-small")
 }
 
+/// Stage options on the bundled subset, without progress bars.
+fn quiet_options() -> Options {
+    Options {
+        data: bundled_dir(),
+        epochs: None,
+        train_samples: None,
+        progress: false,
+        resume: false,
+    }
+}
+
 fn close(a: f32, b: f32, what: &str) {
     assert!((a - b).abs() <= 1e-6 + 1e-5 * b.abs(), "{what}: {a} != {b}");
 }
@@ -175,13 +186,7 @@ fn tiny_diet_fine_tune_keeps_accuracy_and_exports_its_leak() {
     let net = trained(&r, &m);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d.ember");
-    let opts = Options {
-        data: bundled_dir(),
-        epochs: None,
-        train_samples: None,
-        progress: false,
-        resume: false,
-    };
+    let opts = quiet_options();
     let rep = diet::finish(&net, &m, &path, &opts, None).unwrap();
     let d = &rep.diet;
     let h = &d.fine_tune.history;
@@ -238,13 +243,7 @@ fn spike_penalty_lowers_the_spike_rate() {
     let base = "[diet]\nepochs = 3\nlr = 2e-3\nbatch = 32\nholdout = 200\n";
     let r = recipe(2, base);
     let net = trained(&r, &m);
-    let opts = Options {
-        data: bundled_dir(),
-        epochs: None,
-        train_samples: None,
-        progress: false,
-        resume: false,
-    };
+    let opts = quiet_options();
     let dir = tempfile::tempdir().unwrap();
     let mut rates = Vec::new();
     for penalty in [0.0, 2.0] {
@@ -288,13 +287,7 @@ fn stdb_fine_tune_runs_and_defaults_parse() {
     let net = trained(&r, &m);
     m.test.truncate(100);
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options {
-        data: bundled_dir(),
-        epochs: None,
-        train_samples: None,
-        progress: false,
-        resume: false,
-    };
+    let opts = quiet_options();
     let rep = diet::finish(&net, &m, &dir.path().join("s.ember"), &opts, None).unwrap();
     let h = &rep.diet.fine_tune.history;
     assert!(matches!(rep.diet.surrogate, Surrogate::Stdb { .. }));
