@@ -31,6 +31,7 @@ fn layer(rng: &mut Rng, kind: Kind, shape: (usize, usize, usize), readout: bool)
     let mut l = synaptic(rng, kind, shape, readout);
     l.precision = Precision::I8;
     l.sparse = false;
+    l.ell = None;
     l.width = Width::I32;
     l.leak = 1 << 15;
     l.bias = vec![0];

@@ -5,7 +5,7 @@ use crate::format::{
     ConvGeometry, Encoding, Layer, Neuron, Pool, SynapseRef, Weights, Width, MAX_LAYERS,
 };
 use crate::lif::{self, Membrane};
-use crate::model::{Dims, Model, Plan};
+use crate::model::{fuses_pool, Dims, Model, Plan, Region};
 use crate::{weights, Error};
 
 /// A word-aligned byte array to use as an arena, e.g. `static mut` on a microcontroller.
@@ -37,7 +37,9 @@ pub struct Outcome<'e> {
     pub spikes: heapless::Vec<u32, MAX_LAYERS>,
     /// Synaptic operations: weights added to a membrane because an event arrived.
     pub sops: u64,
-    /// Multiply-accumulates of the direct-input layer (computed once per inference).
+    /// Multiply-accumulates of the direct-input layer: its current is computed once per
+    /// inference, or at every timestep when the layer has 16-bit membranes (see
+    /// [`Model::arena_bytes`]), and every computation counts.
     pub macs: u64,
 }
 
@@ -50,8 +52,41 @@ pub struct Engine<'m, 'a> {
 
 /// The first-layer drive of a direct-input model or the previous layer's activations.
 enum Drive<'x> {
+    /// The direct-input current, kept from the start of the inference.
     Current(&'x [i32]),
+    /// The input sample, whose current the layer computes again at this step.
+    Recompute(&'x [u8]),
+    /// Events (spikes or pooled counts) from the layer before.
     Events(&'x [u8]),
+}
+
+/// Disjoint views of the arena's `regions` (the planner never overlaps two regions one step
+/// uses); an empty region gives an empty slice.
+fn split<const N: usize>(arena: &mut [u8], regions: [Region; N]) -> [&mut [u8]; N] {
+    let mut order = [0usize; N];
+    for (i, o) in order.iter_mut().enumerate() {
+        *o = i;
+    }
+    order.sort_unstable_by_key(|&i| regions[i].off);
+    let mut out: [&mut [u8]; N] = core::array::from_fn(|_| <&mut [u8]>::default());
+    let (mut rest, mut at) = (arena, 0usize);
+    for i in order {
+        let r = regions[i];
+        if r.len == 0 {
+            continue;
+        }
+        let Some(skip) = r.off.checked_sub(at) else {
+            continue;
+        };
+        let Some((_, tail)) = core::mem::take(&mut rest).split_at_mut_checked(skip) else {
+            break;
+        };
+        let Some((mine, tail)) = tail.split_at_mut_checked(r.len) else {
+            break;
+        };
+        (out[i], rest, at) = (mine, tail, r.end());
+    }
+    out
 }
 
 impl<'m, 'a> Engine<'m, 'a> {
@@ -95,7 +130,9 @@ impl<'m, 'a> Engine<'m, 'a> {
         let mut macs = 0u64;
         let mut rng = match model.desc.input.encoding {
             Encoding::Direct => {
-                macs = self.direct_current(input);
+                if model.cache.len > 0 {
+                    macs = self.direct_current(input);
+                }
                 None
             }
             Encoding::Rate { seed } => Some(Xorshift32::new(seed)),
@@ -108,9 +145,10 @@ impl<'m, 'a> Engine<'m, 'a> {
                 }
             }
             for (i, (layer, plan)) in model.desc.layers.iter().zip(&model.plan).enumerate() {
-                let (spk, ops) = self.step(i, layer, plan);
+                let (spk, ops, mac) = self.step(i, layer, plan, input);
                 spikes[i] += spk;
                 sops += ops;
+                macs += mac;
             }
         }
         let Some(last) = model.plan.last() else {
@@ -142,68 +180,119 @@ impl<'m, 'a> Engine<'m, 'a> {
         let Some(SynapseRef { weights, conv, .. }) = model.desc.layers[0].synapse() else {
             return 0;
         };
-        // The loader checked fan-in x 255 x max|weight| <= i32::MAX: no addition can overflow.
-        if let Some(macs) = fast::events(weights, conv, plan, input, cache) {
-            return macs;
-        }
-        let kernel = Scatter {
-            conv,
-            plan,
-            events: input,
-            mem: cache,
-            saturate: false,
-        };
-        weights::with_rows(weights, plan.output.c, kernel)
+        direct_rows(weights, conv, plan, input, (0, plan.output.h), cache)
     }
 
-    /// One timestep of layer `i`; returns (spikes emitted, synaptic operations).
-    fn step(&mut self, i: usize, layer: &Layer<'a>, plan: &Plan) -> (u32, u64) {
+    /// One timestep of layer `i` (`input` is the sample, which a direct-input layer that
+    /// recomputes its current reads); returns (spikes emitted, synaptic operations, MACs).
+    fn step(&mut self, i: usize, layer: &Layer<'a>, plan: &Plan, input: &[u8]) -> (u32, u64, u64) {
         let model = self.model;
-        // Everything this layer reads lies before its own regions (mem, act, score, in order).
-        let (before, after) = self.arena.split_at_mut(plan.mem.off);
-        let drive = if i == 0 && model.cache.len > 0 {
-            Drive::Current(bytemuck::cast_slice(
-                &before[model.cache.off..model.cache.end()],
-            ))
-        } else {
-            let r = if i == 0 {
-                model.input_act
-            } else {
-                model.plan[i - 1].act
-            };
-            Drive::Events(&before[r.off..r.end()])
+        let layers = &model.desc.layers[..];
+        let direct = i == 0 && model.desc.input.encoding == Encoding::Direct;
+        let src = match i {
+            0 => model.input_act,
+            _ => model.plan[i - 1].act,
         };
-        let (mem, rest) = after.split_at_mut(plan.act.off - plan.mem.off);
-        let (act, score) = rest.split_at_mut(plan.score.off - plan.act.off);
-        let (mem, act, score) = (
-            &mut mem[..plan.mem.len],
-            &mut act[..plan.act.len],
-            &mut score[..plan.score.len],
-        );
         let Some(SynapseRef {
             weights,
             conv,
             neuron,
         }) = layer.synapse()
         else {
-            if let (Layer::AvgPool(p) | Layer::MaxPool(p), Drive::Events(input)) = (layer, drive) {
-                let max = matches!(layer, Layer::MaxPool(_));
-                pool(p, plan.input, plan.output, input, act, max);
+            // (Pooling never follows the direct input: checked at load.) After a LIF layer
+            // that wrote the pooled counts itself there is nothing left to do.
+            if let Layer::AvgPool(p) | Layer::MaxPool(p) = layer {
+                if !(i > 0 && fuses_pool(layers, i - 1)) {
+                    let [events, act] = split(self.arena, [src, plan.act]);
+                    let max = matches!(layer, Layer::MaxPool(_));
+                    pool(p, plan.input, plan.output, events, act, max);
+                }
             }
-            // (Pooling never follows the direct input: checked at load.)
-            return (0, 0);
+            return (0, 0, 0);
+        };
+        let (src, cache) = if direct {
+            (Region::default(), model.cache)
+        } else {
+            (src, Region::default())
+        };
+        let [events, cache, mem, act, score, aux] = split(
+            self.arena,
+            [src, cache, plan.mem, plan.act, plan.score, plan.aux],
+        );
+        let drive = match (direct, cache.is_empty()) {
+            (true, false) => Drive::Current(bytemuck::cast_slice(cache)),
+            (true, true) => Drive::Recompute(input),
+            (false, _) => Drive::Events(events),
+        };
+        let pooled = match layers.get(i + 1) {
+            Some(next @ (Layer::AvgPool(p) | Layer::MaxPool(p))) if fuses_pool(layers, i) => {
+                model.plan.get(i + 1).map(|after| FusedPool {
+                    pool: *p,
+                    max: matches!(next, Layer::MaxPool(_)),
+                    output: after.output,
+                })
+            }
+            _ => None,
         };
         let syn = Synapse {
             weights,
             conv,
             plan,
             drive,
+            pooled,
+        };
+        let out = Outputs {
+            mem,
+            act,
+            score,
+            aux,
         };
         match neuron.common().2 {
-            Width::I16 => syn.neurons::<i16>(neuron, mem, act, score),
-            Width::I32 => syn.neurons::<i32>(neuron, mem, act, score),
+            Width::I16 => syn.neurons::<i16>(neuron, out),
+            Width::I32 => syn.neurons::<i32>(neuron, out),
         }
     }
+}
+
+/// The direct-input current of output rows `window` (first, count) of the first layer into
+/// `cur` (those rows' neurons, zeroed), as unsaturated integer sums: the loader checked that
+/// no sum can overflow i32. Returns the MACs.
+fn direct_rows(
+    weights: &Weights<'_>,
+    conv: Option<ConvGeometry>,
+    plan: &Plan,
+    input: &[u8],
+    window: (usize, usize),
+    cur: &mut [i32],
+) -> u64 {
+    if let Some(macs) = fast::events(weights, conv, plan, window, input, cur) {
+        return macs;
+    }
+    let kernel = Scatter {
+        conv,
+        plan,
+        window,
+        events: input,
+        mem: cur,
+        saturate: false,
+    };
+    weights::with_rows(weights, plan.output.c, kernel)
+}
+
+/// A pooling layer whose input a LIF layer pools as it fires (see `model::fuses_pool`).
+struct FusedPool {
+    pool: Pool,
+    max: bool,
+    /// The pooling layer's output.
+    output: Dims,
+}
+
+/// The arena regions a synaptic layer's step writes.
+struct Outputs<'x> {
+    mem: &'x mut [u8],
+    act: &'x mut [u8],
+    score: &'x mut [u8],
+    aux: &'x mut [u8],
 }
 
 /// A synaptic layer's weights, geometry and what drives it this timestep.
@@ -212,28 +301,45 @@ struct Synapse<'s, 'a> {
     conv: Option<ConvGeometry>,
     plan: &'s Plan,
     drive: Drive<'s>,
+    /// The pooling layer after it, when this layer writes its pooled counts.
+    pooled: Option<FusedPool>,
 }
 
 impl Synapse<'_, '_> {
     /// Leak, bias, input, then fire (LIF) or accumulate into the class scores (readout);
-    /// returns (spikes emitted, synaptic operations).
-    fn neurons<M: Membrane>(
-        &self,
-        neuron: &Neuron<'_>,
-        mem: &mut [u8],
-        act: &mut [u8],
-        score: &mut [u8],
-    ) -> (u32, u64) {
+    /// returns (spikes emitted, synaptic operations, MACs).
+    fn neurons<M: Membrane>(&self, neuron: &Neuron<'_>, out: Outputs<'_>) -> (u32, u64, u64) {
+        let Outputs {
+            mem,
+            act,
+            score,
+            aux,
+        } = out;
         let mem: &mut [M] = bytemuck::cast_slice_mut(mem);
         let channels = self.plan.output.c;
+        let row = self.plan.output.w * channels;
         let (leak, bias, _) = neuron.common();
-        let sops = match self.drive {
+        let (sops, macs) = match self.drive {
             Drive::Current(cur) => {
                 lif::leak_and_bias::<M, false>(mem, channels, leak, bias);
                 for (m, &c) in mem.iter_mut().zip(cur) {
                     *m = m.add(c);
                 }
-                0
+                (0, 0)
+            }
+            Drive::Recompute(input) => {
+                lif::leak_and_bias::<M, false>(mem, channels, leak, bias);
+                // Row by row: the current of one output row, then added as the kept one is.
+                let cur: &mut [i32] = bytemuck::cast_slice_mut(aux);
+                let mut macs = 0;
+                for (oy, mem) in mem.chunks_exact_mut(row.max(1)).enumerate() {
+                    cur.fill(0);
+                    macs += direct_rows(self.weights, self.conv, self.plan, input, (oy, 1), cur);
+                    for (m, &c) in mem.iter_mut().zip(cur.iter()) {
+                        *m = m.add(c);
+                    }
+                }
+                (0, macs)
             }
             Drive::Events(events) => {
                 // When no membrane can leave its range this step, skip the saturation checks.
@@ -247,38 +353,53 @@ impl Synapse<'_, '_> {
                     peak as u64 + self.plan.bound as u64 > M::MAX as u64
                 };
                 let fast = match M::as_i32(mem) {
-                    Some(mem) if !saturate => {
-                        fast::events(self.weights, self.conv, self.plan, events, mem)
-                    }
+                    Some(mem) if !saturate => fast::events(
+                        self.weights,
+                        self.conv,
+                        self.plan,
+                        (0, self.plan.output.h),
+                        events,
+                        mem,
+                    ),
                     _ => None,
                 };
-                match fast {
+                let sops = match fast {
                     Some(sops) => sops,
                     None => {
                         let kernel = Scatter {
                             conv: self.conv,
                             plan: self.plan,
+                            window: (0, self.plan.output.h),
                             events,
                             mem,
                             saturate,
                         };
                         weights::with_rows(self.weights, channels, kernel)
                     }
-                }
+                };
+                (sops, 0)
             }
         };
-        match neuron {
-            Neuron::Lif(l) => (lif::fire(mem, act, channels, &l.threshold, l.reset), sops),
+        let spikes = match neuron {
+            Neuron::Lif(l) => match &self.pooled {
+                Some(f) => {
+                    let (lif, k) = (self.plan.output, f.pool.kernel as usize);
+                    let (th, reset) = (&l.threshold, l.reset);
+                    lif::fire_pooled(mem, act, (lif, f.output, k), th, reset, f.max)
+                }
+                None => lif::fire(mem, act, channels, &l.threshold, l.reset),
+            },
             Neuron::Lateral(n) => {
                 let spikes = lif::fire(mem, act, channels, &n.lif.threshold, n.lif.reset);
                 let inhibited = lif::inhibit(mem, act, spikes, n.inhibition);
-                (spikes, sops + inhibited)
+                return (spikes, sops + inhibited, macs);
             }
             Neuron::Readout(_) => {
                 lif::accumulate(mem, bytemuck::cast_slice_mut(score));
-                (0, sops)
+                0
             }
-        }
+        };
+        (spikes, sops, macs)
     }
 }
 
@@ -287,6 +408,9 @@ struct Scatter<'x, M> {
     /// Kernel, stride and padding of a convolution; `None` for a dense layer.
     conv: Option<ConvGeometry>,
     plan: &'x Plan,
+    /// The output rows (first, count) of a convolution that `mem` holds; a dense layer's
+    /// output is one row.
+    window: (usize, usize),
     events: &'x [u8],
     mem: &'x mut [M],
     /// Saturate every addition (false only when none can overflow).
@@ -296,16 +420,21 @@ struct Scatter<'x, M> {
 impl<M: Membrane> weights::WithRows for Scatter<'_, M> {
     fn run<R: weights::Rows>(self, rows: R) -> u64 {
         let (events, mem) = (self.events, self.mem);
-        // 16-bit membranes always saturate (see `Synapse::neurons`), and `fast` takes the
-        // unsaturated steps of dense int8 weights with 32-bit membranes: said here as
-        // constants, the compiler drops those unsaturated kernels (the saturating ones give the
-        // same results), which keeps the firmware small.
-        let saturate = self.saturate || M::MAX < i32::MAX || R::FAST_I32;
+        // 16-bit membranes always saturate (see `Synapse::neurons`), `fast` takes the
+        // unsaturated steps of dense int8 weights with 32-bit membranes, and the rarer formats
+        // share one saturating copy (`weights::Shared`): said here as constants, the compiler
+        // drops those unsaturated kernels (the saturating ones give the same results), which
+        // keeps the firmware small.
+        let saturate = self.saturate || M::MAX < i32::MAX || R::FAST_I32 || R::ALWAYS_SAT;
         match (self.conv, saturate) {
             (None, true) => scatter_dense::<M, R, true>(&rows, events, mem),
             (None, false) => scatter_dense::<M, R, false>(&rows, events, mem),
-            (Some(c), true) => scatter_conv::<M, R, true>(&rows, c, self.plan, events, mem),
-            (Some(c), false) => scatter_conv::<M, R, false>(&rows, c, self.plan, events, mem),
+            (Some(c), true) => {
+                scatter_conv::<M, R, true>(&rows, c, self.plan, self.window, events, mem)
+            }
+            (Some(c), false) => {
+                scatter_conv::<M, R, false>(&rows, c, self.plan, self.window, events, mem)
+            }
         }
     }
 }
@@ -327,37 +456,47 @@ fn scatter_dense<M: Membrane, R: weights::Rows, const SAT: bool>(
 
 /// Convolution: each non-zero input at (y, x, c) adds, for every kernel offset (ky, kx) that
 /// maps it onto an output pixel, the weight row (ky, kx, c) into that pixel's output
-/// channels. Inputs in ascending (y, x, c) order, then offsets in ascending (ky, kx).
+/// channels. Inputs in ascending (y, x, c) order, then offsets in ascending (ky, kx). Only
+/// output rows `first .. first + count` are computed, into `mem`, which holds those rows
+/// (the whole map: `(0, out.h)`).
 fn scatter_conv<M: Membrane, R: weights::Rows, const SAT: bool>(
     rows: &R,
     (k, s, p): ConvGeometry,
     plan: &Plan,
+    (first, count): (usize, usize),
     events: &[u8],
     mem: &mut [M],
 ) -> u64 {
     let (k, s, p) = (k as usize, s as usize, p as usize);
     let (inp, out) = (plan.input, plan.output);
+    let ys = fast::input_rows((k, s, p), inp.h, (first, count));
+    let row = inp.w * inp.c;
+    let events = events.get(ys.start * row..ys.end * row).unwrap_or_default();
     let mut ops = 0u64;
     for (pix, chans) in events.chunks_exact(inp.c).enumerate() {
         if chans.iter().all(|&v| v == 0) {
             continue;
         }
-        let (y, x) = (pix / inp.w, pix % inp.w);
+        let (y, x) = (ys.start + pix / inp.w, pix % inp.w);
         for (ci, &v) in chans.iter().enumerate() {
             if v == 0 {
                 continue;
             }
-            for ky in 0..k {
+            for ky in fast::kernel_rows(y, (k, s, p), (first, count)) {
+                // In the window: see `kernel_rows`.
                 let Some(oy) = out_index(y, ky, s, p, out.h) else {
                     continue;
                 };
+                let oy = oy.wrapping_sub(first);
                 for kx in 0..k {
                     let Some(ox) = out_index(x, kx, s, p, out.w) else {
                         continue;
                     };
                     let o = (oy * out.w + ox) * out.c;
                     let row = (ky * k + kx) * inp.c + ci;
-                    ops += rows.add::<M, SAT>(row, v as i32, &mut mem[o..o + out.c]) as u64;
+                    if let Some(m) = mem.get_mut(o..o + out.c) {
+                        ops += rows.add::<M, SAT>(row, v as i32, m) as u64;
+                    }
                 }
             }
         }
@@ -366,6 +505,7 @@ fn scatter_conv<M: Membrane, R: weights::Rows, const SAT: bool>(
 }
 
 /// Pooling over a channels-last map: max (spikes stay spikes) or sum (see `format`).
+#[inline(never)]
 fn pool(p: &Pool, inp: Dims, out: Dims, input: &[u8], output: &mut [u8], max: bool) {
     let (k, s) = (p.kernel as usize, p.stride as usize);
     for oy in 0..out.h {

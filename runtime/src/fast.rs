@@ -47,11 +47,14 @@ const NARROW_MAX_ACT: u32 = 16;
 
 /// Adds one timestep's events of a synaptic layer to its membranes when the layer has dense
 /// int8 weights (`None` otherwise, for the general kernels); returns the synaptic operations.
-/// The caller has checked that no addition can saturate.
+/// The caller has checked that no addition can saturate. `mem` holds the output rows
+/// `window` (first, count) of a convolution (the whole map: `(0, output height)`); a dense
+/// layer's output is one row.
 pub(crate) fn events(
     weights: &Weights<'_>,
     conv: Option<ConvGeometry>,
     plan: &Plan,
+    window: (usize, usize),
     events: &[u8],
     mem: &mut [i32],
 ) -> Option<u64> {
@@ -64,7 +67,7 @@ pub(crate) fn events(
     };
     let cols = plan.output.c;
     Some(match conv {
-        Some(g) => self::conv::<CORTEX_M>(values, g, plan.input, plan.output, events, mem),
+        Some(g) => self::conv::<CORTEX_M>(values, g, plan.input, plan.output, window, events, mem),
         None if CORTEX_M
             && (WINDOW..=NARROW_MAX).contains(&cols)
             && plan.max_act <= NARROW_MAX_ACT =>
@@ -102,21 +105,59 @@ fn dense_rows<const TUNED: bool>(
     (active * cols) as u64
 }
 
+/// The input rows of a convolution (kernel, stride, padding) over `h` input rows that reach
+/// output rows `first .. first + count`.
+pub(crate) fn input_rows(
+    (k, s, p): (usize, usize, usize),
+    h: usize,
+    (first, count): (usize, usize),
+) -> core::ops::Range<usize> {
+    if count == 0 {
+        return 0..0;
+    }
+    // Output row o reads input rows o * s - p .. o * s - p + k (the loader checked p < k).
+    let end = ((first + count - 1) * s + k).saturating_sub(p).min(h);
+    (first * s).saturating_sub(p).min(end)..end
+}
+
+/// The kernel rows through which input row `y` of a convolution (kernel, stride, padding)
+/// reaches output rows `first .. first + count` (those whose output row `(y + p - ky) / s`,
+/// when whole, lies there).
+#[inline(always)]
+pub(crate) fn kernel_rows(
+    y: usize,
+    (k, s, p): (usize, usize, usize),
+    (first, count): (usize, usize),
+) -> core::ops::Range<usize> {
+    let t = y + p + 1;
+    let hi = t.saturating_sub(first * s).min(k);
+    t.saturating_sub((first + count) * s).min(hi)..hi
+}
+
 /// Convolution: every non-zero input at (y, x, c) adds, for every kernel offset (ky, kx) that
-/// maps it onto an output pixel, the weight row (ky, kx, c) into that pixel's channels.
+/// maps it onto an output pixel, the weight row (ky, kx, c) into that pixel's channels. Only
+/// output rows `first .. first + count` are computed, into `mem`, which holds those rows.
 #[inline(never)]
 fn conv<const TUNED: bool>(
     values: &[u8],
     (k, s, p): ConvGeometry,
     inp: Dims,
     out: Dims,
+    (first, count): (usize, usize),
     events: &[u8],
     mem: &mut [i32],
 ) -> u64 {
     let (k, s, p) = (k as usize, s as usize, p as usize);
     let per_offset = inp.c * out.c;
     let mut ops = 0u64;
-    let (mut y, mut x) = (0, 0);
+    let ys = input_rows((k, s, p), inp.h, (first, count));
+    let row = inp.w * inp.c;
+    let events = events.get(ys.start * row..ys.end * row).unwrap_or_default();
+    // The output row (in the window) of input row y through kernel row ky in `kys`.
+    let out_row =
+        |y: usize, ky: usize| out_index(y, ky, s, p, out.h).map(|o| o.wrapping_sub(first));
+    let (mut y, mut x) = (ys.start, 0);
+    let mut kys = kernel_rows(y, (k, s, p), (first, count));
     for chans in events.chunks_exact(inp.c) {
         if !TUNED {
             // Event by event, then kernel offset: the host's order (the row loops vectorise).
@@ -124,8 +165,8 @@ fn conv<const TUNED: bool>(
                 if v == 0 {
                     continue;
                 }
-                for ky in 0..k {
-                    let Some(oy) = out_index(y, ky, s, p, out.h) else {
+                for ky in kys.clone() {
+                    let Some(oy) = out_row(y, ky) else {
                         continue;
                     };
                     for kx in 0..k {
@@ -145,8 +186,8 @@ fn conv<const TUNED: bool>(
             }
         } else if let active @ 1.. = chans.iter().filter(|&&v| v != 0).count() as u64 {
             // Kernel offset by offset, the pixel's events two at a time into the same membranes.
-            for ky in 0..k {
-                let Some(oy) = out_index(y, ky, s, p, out.h) else {
+            for ky in kys.clone() {
+                let Some(oy) = out_row(y, ky) else {
                     continue;
                 };
                 for kx in 0..k {
@@ -167,6 +208,7 @@ fn conv<const TUNED: bool>(
         x += 1;
         if x == inp.w {
             (x, y) = (0, y + 1);
+            kys = kernel_rows(y, (k, s, p), (first, count));
         }
     }
     ops
@@ -517,10 +559,26 @@ mod tests {
             let values = r.bytes((k * k) as usize * inp.c * out.c);
             let events = r.events(inp.h * inp.w * inp.c, 4);
             let mem = r.membranes(out.h * out.w * out.c);
+            let mem_before = mem.clone();
             let (mut a, mut b) = (mem.clone(), mem);
-            let ops = conv::<true>(&values, geometry, inp, out, &events, &mut a);
-            let want = conv::<false>(&values, geometry, inp, out, &events, &mut b);
+            let all = (0, out.h);
+            let ops = conv::<true>(&values, geometry, inp, out, all, &events, &mut a);
+            let want = conv::<false>(&values, geometry, inp, out, all, &events, &mut b);
             assert_eq!((ops, &a), (want, &b), "{inp:?} -> {out:?} {geometry:?}");
+            // Output rows one or two at a time (as a recomputed direct-input current): the
+            // same sums and operations as the whole map.
+            let (rows, mut ops_rows) = (1 + r.below(2) as usize, 0);
+            let mut c = mem_before.clone();
+            for first in (0..out.h).step_by(rows) {
+                let n = rows.min(out.h - first);
+                let part = &mut c[first * out.w * out.c..(first + n) * out.w * out.c];
+                ops_rows += conv::<true>(&values, geometry, inp, out, (first, n), &events, part);
+            }
+            assert_eq!(
+                (ops_rows, &c),
+                (want, &b),
+                "{inp:?} -> {out:?} {geometry:?} by {rows}"
+            );
             // The same weights as a dense layer over the first rows.
             let cols = out.c;
             let rows = values.len() / cols;

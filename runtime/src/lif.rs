@@ -4,13 +4,15 @@
 //! 1. leak: `u <- floor(u * leak)` (Q1.15 multiplier; skipped when the leak is exactly 1);
 //! 2. bias: `u <- sat(u + bias[c])`;
 //! 3. input: every arriving event adds `value * weight` (saturating, in ascending input
-//!    order), or, for a direct-input layer, the input current computed once per inference;
+//!    order), or, for a direct-input layer, the input current (the same integer at every
+//!    step, whether kept or recomputed), in one saturating addition;
 //! 4. fire (LIF only): `u >= threshold[c]` emits a spike, then `u <- u - threshold[c]`
 //!    (subtract) or `u <- 0` (zero). A readout neuron instead adds `u` to its class score.
 //! 5. lateral inhibition (`Neuron::Lateral` only): every membrane drops by the inhibition
 //!    strength times the number of *other* neurons of the layer that fired in step 4.
 
 use crate::format::{Channelwise, Leak, Reset};
+use crate::model::Dims;
 
 /// A membrane value of a given storage width; every addition saturates.
 pub(crate) trait Membrane: Copy + bytemuck::Pod {
@@ -168,6 +170,75 @@ pub(crate) fn fire<M: Membrane>(
             spikes
         }
     }
+}
+
+/// Step 4 for LIF neurons (a `lif` map) followed by pooling over non-overlapping `k x k`
+/// windows (into an `out` map): writes the pooled spike counts of this step into `pooled`
+/// (the window's maximum, 0 or 1, when `max`) without the spike map in between: each spike
+/// adds one to its window, a spike outside every window (in the rows and columns past the
+/// last whole window) to none. Returns the number of spikes.
+pub(crate) fn fire_pooled<M: Membrane>(
+    mem: &mut [M],
+    pooled: &mut [u8],
+    (lif, out, k): (Dims, Dims, usize),
+    threshold: &Channelwise<'_>,
+    reset: Reset,
+    max: bool,
+) -> u32 {
+    pooled.fill(0);
+    let mut spikes = 0;
+    // Window row and column of the pixel, and the pixel's offsets in them.
+    let (mut oy, mut dy) = (0, 0);
+    for row in mem.chunks_exact_mut((lif.w * lif.c).max(1)) {
+        let (mut ox, mut dx) = (0, 0);
+        for px in row.chunks_exact_mut(lif.c.max(1)) {
+            let o = (oy * out.w + ox) * out.c;
+            let window = match oy < out.h && ox < out.w {
+                true => pooled.get_mut(o..o + out.c).unwrap_or_default(),
+                false => &mut [],
+            };
+            let mut count = |c: usize| {
+                if let Some(d) = window.get_mut(c) {
+                    *d = if max { 1 } else { d.wrapping_add(1) };
+                }
+            };
+            spikes += fire_each(px, threshold, reset, &mut count);
+            dx += 1;
+            if dx == k {
+                (ox, dx) = (ox + 1, 0);
+            }
+        }
+        dy += 1;
+        if dy == k {
+            (oy, dy) = (oy + 1, 0);
+        }
+    }
+    spikes
+}
+
+/// Fires the neurons of one pixel (channel `c` has threshold `threshold.get(c)`), calling
+/// `spiked` with the channel of each that spikes (rarely: a call, to keep one copy of the
+/// loop); returns the number of spikes.
+#[inline(never)]
+fn fire_each<M: Membrane>(
+    mem: &mut [M],
+    threshold: &Channelwise<'_>,
+    reset: Reset,
+    spiked: &mut dyn FnMut(usize),
+) -> u32 {
+    let mut spikes = 0;
+    for (c, m) in mem.iter_mut().enumerate() {
+        let (u, t) = (m.get(), threshold.get(c));
+        if u >= t {
+            *m = M::set(match reset {
+                Reset::Subtract => u - t,
+                Reset::Zero => 0,
+            });
+            spiked(c);
+            spikes += 1;
+        }
+    }
+    spikes
 }
 
 /// Fires a run of neurons whose threshold is `th(index in the run)`.

@@ -37,15 +37,21 @@ impl Region {
 pub(crate) struct Plan {
     pub input: Dims,
     pub output: Dims,
-    /// Membranes (synaptic layers only).
+    /// Membranes (synaptic layers only); kept from one timestep to the next.
     pub mem: Region,
-    /// Output activations: spikes, or pooled counts.
+    /// Output activations: spikes, or pooled counts. A LIF layer followed by pooling writes
+    /// the pooled counts here (see [`fuses_pool`]); the pooling layer's `act` is the same
+    /// region. Live only from the layer's step to its consumer's, within one timestep.
     pub act: Region,
-    /// Class scores (readout only).
+    /// Class scores (readout only); kept.
     pub score: Region,
-    /// Largest |input current| one neuron can receive from events in one step:
-    /// fan-in x largest input value x largest |weight| (0 for pooling), at most `u32::MAX`
-    /// (more than any membrane holds; 32 bits keep the plan small on a microcontroller).
+    /// Scratch of the layer's own step: the direct-input current of one output row (i32 per
+    /// neuron of the row) when it is recomputed at every timestep.
+    pub aux: Region,
+    /// Largest |input current| one neuron can receive from events in one step: the largest
+    /// input value times what the weight rows can add to one column (`weights::check`; at
+    /// most fan-in x largest |weight|), 0 for pooling, at most `u32::MAX` (more than any
+    /// membrane holds; 32 bits keep the plan small on a microcontroller).
     pub bound: u32,
     /// Largest value an input event can have (1 for spikes; pooled counts can be larger).
     pub max_act: u32,
@@ -58,30 +64,49 @@ pub struct Model<'a> {
     pub(crate) plan: heapless::Vec<Plan, MAX_LAYERS>,
     /// Rate-coded input spikes for the current timestep (empty for direct input).
     pub(crate) input_act: Region,
-    /// First-layer current of a direct-input model, i32 per neuron (empty for rate input).
+    /// First-layer current of a direct-input model, i32 per neuron, computed once per
+    /// inference (empty for rate input, and when the current is recomputed at every
+    /// timestep: direct-input layers with 16-bit membranes).
     pub(crate) cache: Region,
     pub(crate) input: Dims,
     pub(crate) arena_bytes: usize,
 }
 
-/// Keeps a running arena offset, aligning every region to 4 bytes.
-struct Layout {
-    next: usize,
-}
-
-impl Layout {
-    fn take(&mut self, len: usize) -> Result<Region, Error> {
-        let off = self
-            .next
-            .checked_next_multiple_of(4)
-            .ok_or(Error::SizeOverflow)?;
-        self.next = off.checked_add(len).ok_or(Error::SizeOverflow)?;
-        Ok(Region { off, len })
-    }
-}
-
 fn mul(a: usize, b: usize) -> Result<usize, Error> {
     a.checked_mul(b).ok_or(Error::SizeOverflow)
+}
+
+fn align4(n: usize) -> Result<usize, Error> {
+    n.checked_next_multiple_of(4).ok_or(Error::SizeOverflow)
+}
+
+/// Whether layer `i` is a LIF layer (without lateral inhibition) followed by pooling over
+/// non-overlapping windows (kernel = stride). Such a layer adds each spike straight into
+/// its window's pooled count as it fires (`lif::fire_pooled`), so that its spike map never
+/// exists and the pooling layer has nothing left to do. Pooling sums (or maxes) the same
+/// spikes either way, so the results are those of the two layers run one after the other.
+pub(crate) fn fuses_pool(layers: &[Layer<'_>], i: usize) -> bool {
+    let lif = match layers.get(i) {
+        Some(Layer::Dense(d)) => matches!(d.neuron, Neuron::Lif(_)),
+        Some(Layer::Conv2d(c)) => matches!(c.neuron, Neuron::Lif(_)),
+        _ => false,
+    };
+    lif && matches!(
+        layers.get(i + 1),
+        Some(Layer::AvgPool(p) | Layer::MaxPool(p)) if p.kernel == p.stride
+    )
+}
+
+/// Whether the direct-input layer's current is recomputed at every timestep instead of kept:
+/// when the layer has 16-bit membranes. Those are chosen to save RAM, and the kept current
+/// would take twice their bytes (an i32 per neuron).
+pub(crate) fn recomputes_current(desc: &ModelDesc<'_>) -> bool {
+    desc.input.encoding == Encoding::Direct
+        && desc
+            .layers
+            .first()
+            .and_then(|l| l.synapse())
+            .is_some_and(|s| s.neuron.common().2 == Width::I16)
 }
 
 impl<'a> Model<'a> {
@@ -112,10 +137,14 @@ impl<'a> Model<'a> {
         }
         let input_len = mul(mul(input.h, input.w)?, input.c)?;
         let direct = desc.input.encoding == Encoding::Direct;
-        let mut layout = Layout { next: 0 };
-        let input_act = layout.take(if direct { 0 } else { input_len })?;
+        let recompute = recomputes_current(&desc);
+        // Sizes first (offsets 0), then `place` lays the regions out.
+        let mut input_act = Region {
+            off: 0,
+            len: if direct { 0 } else { input_len },
+        };
         let mut cache = Region::default();
-        let mut plan = heapless::Vec::new();
+        let mut plan: heapless::Vec<Plan, MAX_LAYERS> = heapless::Vec::new();
         let mut dims = input;
         // Largest value an activation can carry into the next layer.
         let mut max_act: usize = if direct { 255 } else { 1 };
@@ -132,8 +161,7 @@ impl<'a> Model<'a> {
                         return Err(bad_dim);
                     }
                     let rows = mul(mul(dims.h, dims.w)?, dims.c)?;
-                    bound =
-                        check_synapse(li, &d.weights, rows, cols, rows, max_act, i == 0 && direct)?;
+                    bound = check_synapse(li, &d.weights, rows, cols, max_act, i == 0 && direct)?;
                     let width = check_neuron(li, &d.neuron, cols, last)?;
                     (
                         Dims {
@@ -162,8 +190,7 @@ impl<'a> Model<'a> {
                         c: cols,
                     };
                     let rows = mul(mul(k, k)?, dims.c)?;
-                    bound =
-                        check_synapse(li, &c.weights, rows, cols, rows, max_act, i == 0 && direct)?;
+                    bound = check_synapse(li, &c.weights, rows, cols, max_act, i == 0 && direct)?;
                     let width = check_neuron(li, &c.neuron, cols, last)?;
                     (out, Some(width))
                 }
@@ -198,34 +225,35 @@ impl<'a> Model<'a> {
                 return Err(bad_dim);
             }
             let out_len = mul(mul(output.h, output.w)?, output.c)?;
-            if i == 0 && direct {
-                cache = layout.take(mul(out_len, 4)?)?;
+            let len = |n| Region { off: 0, len: n };
+            if i == 0 && direct && !recompute {
+                cache = len(mul(out_len, 4)?);
             }
-            let mem = layout.take(match mem_width {
-                Some(wd) => mul(out_len, wd.bytes())?,
-                None => 0,
-            })?;
-            let act = layout.take(if last { 0 } else { out_len })?;
-            let score = layout.take(if last { mul(out_len, 4)? } else { 0 })?;
-            if mem_width.is_some() {
-                max_act = 1;
-            }
-            // Cannot fail: at most MAX_LAYERS layers were decoded.
+            // The current of one output row (see `Plan::aux`).
+            let scratch = if i == 0 && recompute {
+                mul(mul(output.w, output.c)?, 4)?
+            } else {
+                0
+            };
             let _ = plan.push(Plan {
                 input: dims,
                 output,
-                mem,
-                act,
-                score,
+                mem: len(match mem_width {
+                    Some(wd) => mul(out_len, wd.bytes())?,
+                    None => 0,
+                }),
+                act: len(if last { 0 } else { out_len }),
+                score: len(if last { mul(out_len, 4)? } else { 0 }),
+                aux: len(scratch),
                 bound: u32::try_from(bound).unwrap_or(u32::MAX),
                 max_act: input_max,
             });
+            if mem_width.is_some() {
+                max_act = 1;
+            }
             dims = output;
         }
-        let arena_bytes = layout
-            .next
-            .checked_next_multiple_of(4)
-            .ok_or(Error::SizeOverflow)?;
+        let arena_bytes = place(&desc.layers, &mut plan, &mut input_act, &mut cache)?;
         if u32::try_from(arena_bytes).is_err() {
             return Err(Error::SizeOverflow);
         }
@@ -240,6 +268,14 @@ impl<'a> Model<'a> {
     }
 
     /// Bytes of working memory an inference needs (see [`crate::Engine::new`]).
+    ///
+    /// The arena holds what lives from one timestep to the next (membranes, class scores,
+    /// the kept direct-input current), then what only lives within a timestep (input spikes,
+    /// each layer's spike map or pooled counts from the layer's step to its consumer's, a
+    /// layer's scratch) laid out so that regions that are never live at the same time share
+    /// bytes. A direct-input layer with 16-bit membranes recomputes its current at every
+    /// timestep instead of keeping it, and a LIF layer followed by pooling writes the pooled
+    /// counts directly; both save RAM without changing any result.
     pub fn arena_bytes(&self) -> usize {
         self.arena_bytes
     }
@@ -281,25 +317,105 @@ impl<'a> Model<'a> {
 }
 
 /// Checks a weight matrix and, for the direct-input layer, that its input current cannot
-/// overflow i32 (`fan_in * 255 * max|w|`). Returns the bound `fan_in * max_act * max|w|` on
-/// the current one neuron receives in one step.
+/// overflow i32 (255 x what the rows can add to one column, see `weights::check`: at most
+/// fan-in x 255 x max|w|). Returns `max_act` times that: the bound on the current one neuron
+/// receives from events in one step.
 fn check_synapse(
     layer: u8,
     w: &format::Weights<'_>,
     rows: usize,
     cols: usize,
-    fan_in: usize,
     max_act: usize,
     direct: bool,
 ) -> Result<u64, Error> {
-    let (_, max_abs) = weights::check(w, rows, cols).ok_or(Error::BadWeights { layer })?;
-    let bound = (fan_in as u64)
-        .saturating_mul(max_act as u64)
-        .saturating_mul(max_abs as u64);
+    let per_event = weights::check(w, rows, cols).ok_or(Error::BadWeights { layer })?;
+    let bound = per_event.saturating_mul(max_act as u64);
     if direct && bound > i32::MAX as u64 {
         return Err(Error::BadParameter { layer });
     }
     Ok(bound)
+}
+
+/// Gives every region of the plan its offset and returns the arena's size. First the regions
+/// that live across timesteps, one after the other: the kept direct-input current, then each
+/// layer's membranes and class scores. Then the ones that live within a timestep, each at the
+/// lowest offset where it overlaps no region placed before it that is live at the same time
+/// (first fit, in layer order): the input spikes (live in layer 0's step), each layer's
+/// output (from its step to the step of the layer that reads it) and scratch (its own step).
+fn place(
+    layers: &[Layer<'_>],
+    plan: &mut [Plan],
+    input_act: &mut Region,
+    cache: &mut Region,
+) -> Result<usize, Error> {
+    let mut next = 0usize;
+    let mut take = |r: &mut Region| -> Result<(), Error> {
+        r.off = align4(next)?;
+        next = r.off.checked_add(r.len).ok_or(Error::SizeOverflow)?;
+        Ok(())
+    };
+    take(cache)?;
+    for p in plan.iter_mut() {
+        take(&mut p.mem)?;
+        take(&mut p.score)?;
+    }
+    let base = align4(next)?;
+    // A fused LIF layer's output is the pooled counts (see `fuses_pool`).
+    for i in 0..plan.len().saturating_sub(1) {
+        if fuses_pool(layers, i) {
+            plan[i].act.len = plan[i + 1].act.len;
+        }
+    }
+    // Transient number t: 0 the input spikes, 1 + 2i layer i's output, 2 + 2i its scratch;
+    // with the steps (first, last) it is live in.
+    let n = plan.len();
+    let transient = |plan: &[Plan], input_act: &Region, t: usize| -> (Region, usize, usize) {
+        let i = (t.max(1) - 1) / 2;
+        match t {
+            0 => (*input_act, 0, 0),
+            _ if t % 2 == 0 => (plan[i].aux, i, i),
+            // A pooling layer fed by a fused LIF layer shares that layer's output.
+            _ if i > 0 && fuses_pool(layers, i - 1) => (Region::default(), i, i),
+            _ if fuses_pool(layers, i) => (plan[i].act, i, i + 2),
+            _ => (plan[i].act, i, i + 1),
+        }
+    };
+    let mut end = base;
+    for t in 0..1 + 2 * n {
+        let (mut r, first, last) = transient(plan, input_act, t);
+        if r.len == 0 {
+            continue;
+        }
+        r.off = base;
+        // Move past every earlier region live at the same time that overlaps, until none
+        // does (each move goes strictly up, so this ends).
+        let mut moved = true;
+        while moved {
+            moved = false;
+            for u in 0..t {
+                let r_end = r.off.checked_add(r.len).ok_or(Error::SizeOverflow)?;
+                let (q, f, l) = transient(plan, input_act, u);
+                let overlaps = q.len > 0 && r.off < q.end() && q.off < r_end;
+                if overlaps && first <= l && f <= last {
+                    r.off = align4(q.end())?;
+                    moved = true;
+                }
+            }
+        }
+        end = end.max(r.off.checked_add(r.len).ok_or(Error::SizeOverflow)?);
+        let i = (t.max(1) - 1) / 2;
+        match t {
+            0 => *input_act = r,
+            _ if t % 2 == 0 => plan[i].aux = r,
+            _ => plan[i].act = r,
+        }
+    }
+    for i in 1..n {
+        if fuses_pool(layers, i - 1) {
+            plan[i].act = plan[i - 1].act;
+        }
+    }
+    align4(end)
 }
 
 /// Checks neuron parameters against the layer's channel count and returns the membrane width.

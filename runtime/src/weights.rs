@@ -2,7 +2,8 @@
 //!
 //! Every kernel in the engine is built on one operation: add row `r` of a weight matrix,
 //! scaled by an event value, into a contiguous run of membranes. A dense row touches every
-//! column; a sparse row only its kept entries, so work follows the non-zero weights.
+//! column; a sparse row (CSR or Ell) only its stored entries, so work follows the kept
+//! weights.
 
 use crate::format::{Precision, Storage, Weights};
 use crate::lif::Membrane;
@@ -42,6 +43,16 @@ pub(crate) fn u16_at(bytes: &[u8], i: usize) -> usize {
     u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]) as usize
 }
 
+/// Column index number `k` of an Ell index blob: 4-bit (`four`, low nibble first) or 8-bit.
+#[inline(always)]
+pub(crate) fn ell_index(idx: &[u8], four: bool, k: usize) -> usize {
+    if four {
+        ((idx[k >> 1] >> ((k & 1) << 2)) & 0xF) as usize
+    } else {
+        idx[k] as usize
+    }
+}
+
 /// Rows of a weight matrix in one storage format and precision. Kernels are generic over
 /// it, so the format is dispatched once per layer and timestep, not once per event.
 pub(crate) trait Rows {
@@ -56,6 +67,10 @@ pub(crate) trait Rows {
     /// (dense int8 weights). Kernels then compile only their saturating variant, which gives
     /// the same results, and the firmware stays smaller.
     const FAST_I32: bool = false;
+
+    /// Whether kernels saturate every addition even in steps where the engine proved that
+    /// none can overflow (the same results, one kernel copy fewer): the formats of [`Shared`].
+    const ALWAYS_SAT: bool = false;
 }
 
 /// What a kernel does with the rows, once they have a concrete type.
@@ -65,11 +80,22 @@ pub(crate) trait WithRows {
 }
 
 /// Calls `kernel` with `w`'s rows as their concrete format (`cols` columns).
+///
+/// Every row format would get its own copy of every kernel (dense and convolution, each
+/// membrane width, saturating or not: about 5 KB of Cortex-M0 code per format). To keep the
+/// firmware small only the formats that trained networks use most, int8 weights stored
+/// dense or row-balanced sparse (Ell), get theirs, with the row addition inlined; the others
+/// (int4 and int16 weights, CSR) share one saturating copy through [`Shared`], whose row
+/// addition is a call that branches on the format and then runs that format's own loop.
 pub(crate) fn with_rows<K: WithRows>(w: &Weights<'_>, cols: usize, kernel: K) -> u64 {
     match (w.storage, w.precision) {
         (Storage::Dense { values }, Precision::I8) => kernel.run(DenseI8 { values, cols }),
-        (Storage::Dense { values }, Precision::I4) => kernel.run(DenseI4 { values, cols }),
-        (Storage::Dense { values }, Precision::I16) => kernel.run(DenseI16 { values, cols }),
+        (Storage::Dense { values }, Precision::I4) => {
+            kernel.run(Shared::DenseI4(DenseI4 { values, cols }))
+        }
+        (Storage::Dense { values }, Precision::I16) => {
+            kernel.run(Shared::DenseI16(DenseI16 { values, cols }))
+        }
         (
             Storage::Sparse {
                 row_ptr,
@@ -77,11 +103,11 @@ pub(crate) fn with_rows<K: WithRows>(w: &Weights<'_>, cols: usize, kernel: K) ->
                 values,
             },
             Precision::I8,
-        ) => kernel.run(SparseI8 {
+        ) => kernel.run(Shared::SparseI8(SparseI8 {
             row_ptr,
             idx,
             values,
-        }),
+        })),
         (
             Storage::Sparse {
                 row_ptr,
@@ -89,12 +115,68 @@ pub(crate) fn with_rows<K: WithRows>(w: &Weights<'_>, cols: usize, kernel: K) ->
                 values,
             },
             precision,
-        ) => kernel.run(SparseAny {
+        ) => kernel.run(Shared::SparseAny(SparseAny {
             row_ptr,
             idx,
             values,
             precision,
-        }),
+        })),
+        (
+            Storage::Ell {
+                per_row,
+                index_bits,
+                cols: idx,
+                values,
+            },
+            precision,
+        ) => {
+            let e = Ell {
+                per_row: per_row as usize,
+                four: index_bits == 4,
+                idx,
+                values,
+            };
+            match precision {
+                Precision::I8 => kernel.run(EllI8(e)),
+                Precision::I4 => kernel.run(Shared::EllI4(EllI4(e))),
+                Precision::I16 => kernel.run(Shared::EllI16(EllI16(e))),
+            }
+        }
+    }
+}
+
+/// The row formats that share one copy of the kernels (see [`with_rows`]). Their kernels
+/// always saturate: with 32-bit membranes, in the steps that could skip it, that costs a few
+/// instructions per addition on cores without a saturating add instruction.
+enum Shared<'a> {
+    DenseI4(DenseI4<'a>),
+    DenseI16(DenseI16<'a>),
+    SparseI8(SparseI8<'a>),
+    SparseAny(SparseAny<'a>),
+    EllI4(EllI4<'a>),
+    EllI16(EllI16<'a>),
+}
+
+impl Rows for Shared<'_> {
+    const ALWAYS_SAT: bool = true;
+    #[inline(always)]
+    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+        self.add_row::<M, SAT>(row, v, out)
+    }
+}
+
+impl Shared<'_> {
+    /// [`Rows::add`] of the format, not inlined: one copy per membrane width and saturation.
+    #[inline(never)]
+    fn add_row<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+        match self {
+            Shared::DenseI4(r) => r.add::<M, SAT>(row, v, out),
+            Shared::DenseI16(r) => r.add::<M, SAT>(row, v, out),
+            Shared::SparseI8(r) => r.add::<M, SAT>(row, v, out),
+            Shared::SparseAny(r) => r.add::<M, SAT>(row, v, out),
+            Shared::EllI4(r) => r.add::<M, SAT>(row, v, out),
+            Shared::EllI16(r) => r.add::<M, SAT>(row, v, out),
+        }
     }
 }
 
@@ -221,14 +303,147 @@ impl Rows for SparseAny<'_> {
     }
 }
 
-/// Number of weights stored for a `rows x cols` matrix, after checking every blob's length
-/// and every index. Also returns the largest absolute weight.
-pub(crate) fn check(w: &Weights<'_>, rows: usize, cols: usize) -> Option<(usize, i32)> {
+/// A row-balanced sparse matrix (`Storage::Ell`): row `r`'s entries are entries
+/// `r * per_row .. (r + 1) * per_row` of both blobs. Each row addition branches once on the
+/// index width, then runs a loop for that width, two entries per index byte when 4-bit.
+#[derive(Clone, Copy)]
+struct Ell<'a> {
+    per_row: usize,
+    /// 4-bit column indices (else 8-bit).
+    four: bool,
+    idx: &'a [u8],
+    values: &'a [u8],
+}
+
+/// `out[c] += v * w`, saturating when `SAT` (`c` was checked below the column count at load).
+#[inline(always)]
+fn put<M: Membrane, const SAT: bool>(out: &mut [M], c: usize, v: i32, w: i32) {
+    if let Some(m) = out.get_mut(c) {
+        *m = m.acc::<SAT>(v * w);
+    }
+}
+
+/// Ell with int8 weights.
+struct EllI8<'a>(Ell<'a>);
+
+impl Rows for EllI8<'_> {
+    #[inline(always)]
+    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+        let Ell {
+            per_row,
+            four,
+            idx,
+            values,
+        } = self.0;
+        let a = row * per_row;
+        let w = &values[a..a + per_row];
+        let w8 = |b: u8| b as i8 as i32;
+        if !four {
+            for (&c, &b) in idx[a..a + per_row].iter().zip(w) {
+                put::<M, SAT>(out, c as usize, v, w8(b));
+            }
+            return per_row as u32;
+        }
+        // 4-bit indices: an entry in the high nibble first, then whole index bytes.
+        let (mut k, mut w) = (a, w);
+        if let (1, Some((&b, rest))) = (k & 1, w.split_first()) {
+            put::<M, SAT>(out, ell_index(idx, true, k), v, w8(b));
+            (k, w) = (k + 1, rest);
+        }
+        let mut pairs = w.chunks_exact(2);
+        for (p, &c) in (&mut pairs).zip(&idx[k / 2..]) {
+            put::<M, SAT>(out, (c & 0xF) as usize, v, w8(p[0]));
+            put::<M, SAT>(out, (c >> 4) as usize, v, w8(p[1]));
+        }
+        if let [b] = pairs.remainder() {
+            put::<M, SAT>(out, ell_index(idx, true, a + per_row - 1), v, w8(*b));
+        }
+        per_row as u32
+    }
+}
+
+/// Ell with int4 weights (two per byte, low nibble first).
+struct EllI4<'a>(Ell<'a>);
+
+impl Rows for EllI4<'_> {
+    #[inline(always)]
+    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+        let Ell {
+            per_row,
+            four,
+            idx,
+            values,
+        } = self.0;
+        let (a, end) = (row * per_row, (row + 1) * per_row);
+        let (lo, hi) = (
+            |b: u8| (((b << 4) as i8) >> 4) as i32,
+            |b: u8| ((b as i8) >> 4) as i32,
+        );
+        // An entry in the high nibble of a weight byte first, then whole weight bytes.
+        let mut k = a;
+        if k & 1 == 1 && k < end {
+            put::<M, SAT>(out, ell_index(idx, four, k), v, nibble(values, k));
+            k += 1;
+        }
+        let bytes = &values[k / 2..end / 2];
+        if four {
+            // Index and weight nibbles line up: one index byte per weight byte.
+            for (&c, &b) in idx[k / 2..end / 2].iter().zip(bytes) {
+                put::<M, SAT>(out, (c & 0xF) as usize, v, lo(b));
+                put::<M, SAT>(out, (c >> 4) as usize, v, hi(b));
+            }
+        } else {
+            for (c, &b) in idx[k..end].chunks_exact(2).zip(bytes) {
+                put::<M, SAT>(out, c[0] as usize, v, lo(b));
+                put::<M, SAT>(out, c[1] as usize, v, hi(b));
+            }
+        }
+        if end & 1 == 1 && end > k {
+            put::<M, SAT>(
+                out,
+                ell_index(idx, four, end - 1),
+                v,
+                nibble(values, end - 1),
+            );
+        }
+        per_row as u32
+    }
+}
+
+/// Ell with int16 weights: one generic loop.
+struct EllI16<'a>(Ell<'a>);
+
+impl Rows for EllI16<'_> {
+    #[inline(always)]
+    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+        let Ell {
+            per_row,
+            four,
+            idx,
+            values,
+        } = self.0;
+        for k in row * per_row..(row + 1) * per_row {
+            let w = weight_at(values, Precision::I16, k);
+            put::<M, SAT>(out, ell_index(idx, four, k), v, w);
+        }
+        per_row as u32
+    }
+}
+
+/// Checks every blob's length and every index of a `rows x cols` matrix, and returns the
+/// most the rows can add to one column for events of value 1: the sum over rows of the
+/// largest magnitude one row adds to one column. That is the row's largest |weight| when no
+/// column repeats among its non-zero entries, else, conservatively, the sum of its |weights|
+/// (a sparse row that names a column twice adds twice to it). Repeats are found exactly up
+/// to 256 columns; wider CSR rows count as repeating unless their columns increase. Each
+/// event adds a row into a neuron's membranes at most once (one input per row for a dense
+/// layer, one input pixel per kernel tap for a convolution), so this times the largest
+/// event value bounds the current one neuron receives in one step.
+pub(crate) fn check(w: &Weights<'_>, rows: usize, cols: usize) -> Option<u64> {
     let p = w.precision;
-    let count = match w.storage {
+    let values = match w.storage {
         Storage::Dense { values } => {
-            let n = rows.checked_mul(cols)?;
-            (values.len() == p.bytes_for(n)?).then_some(n)?
+            (values.len() == p.bytes_for(rows.checked_mul(cols)?)?).then_some(values)?
         }
         Storage::Sparse {
             row_ptr,
@@ -242,23 +457,73 @@ pub(crate) fn check(w: &Weights<'_>, rows: usize, cols: usize) -> Option<(usize,
             if idx.len() != nnz.checked_mul(2)? || values.len() != p.bytes_for(nnz)? {
                 return None;
             }
-            for r in 0..rows {
-                if u32_at(row_ptr, r) > u32_at(row_ptr, r + 1) {
-                    return None;
-                }
-            }
-            if (0..nnz).any(|k| u16_at(idx, k) >= cols) {
+            if (0..rows).any(|r| u32_at(row_ptr, r) > u32_at(row_ptr, r + 1)) {
                 return None;
             }
-            nnz
+            values
+        }
+        Storage::Ell {
+            per_row,
+            index_bits,
+            cols: idx,
+            values,
+        } => {
+            let n = rows.checked_mul(per_row as usize)?;
+            let fits = match index_bits {
+                4 => cols <= 16,
+                8 => cols <= 256,
+                _ => false,
+            };
+            if !fits
+                || per_row as usize > cols
+                || idx.len() != n.checked_mul(index_bits as usize)?.div_ceil(8)
+                || values.len() != p.bytes_for(n)?
+            {
+                return None;
+            }
+            values
         }
     };
-    let values = match w.storage {
-        Storage::Dense { values } | Storage::Sparse { values, .. } => values,
-    };
-    let max_abs = (0..count)
-        .map(|i| weight_at(values, p, i).abs())
-        .max()
-        .unwrap_or(0);
-    Some((count, max_abs))
+    let mut total = 0u64;
+    for r in 0..rows {
+        let (a, b) = match w.storage {
+            Storage::Dense { .. } => (r * cols, (r + 1) * cols),
+            Storage::Sparse { row_ptr, .. } => (u32_at(row_ptr, r), u32_at(row_ptr, r + 1)),
+            Storage::Ell { per_row, .. } => (r * per_row as usize, (r + 1) * per_row as usize),
+        };
+        // Whether a column repeats among the row's non-zero entries: exactly, with a bitmap of
+        // the columns seen, for matrices of at most 256 columns (every Ell matrix); else
+        // (CSR only) assumed unless the columns strictly increase.
+        let (mut max, mut sum, mut next, mut repeated) = (0u64, 0u64, 0usize, false);
+        let mut seen = [0u32; 8];
+        for k in a..b {
+            let c = match w.storage {
+                Storage::Dense { .. } => k - a,
+                Storage::Sparse { cols: idx, .. } => u16_at(idx, k),
+                Storage::Ell {
+                    index_bits,
+                    cols: idx,
+                    ..
+                } => ell_index(idx, index_bits == 4, k),
+            };
+            if c >= cols {
+                return None;
+            }
+            let m = weight_at(values, p, k).unsigned_abs() as u64;
+            if m != 0 {
+                repeated |= match seen.get_mut(c >> 5) {
+                    Some(word) if cols <= 256 => {
+                        let (old, bit) = (*word, 1u32 << (c & 31));
+                        *word |= bit;
+                        old & bit != 0
+                    }
+                    _ => c < next,
+                };
+                next = c + 1;
+            }
+            (max, sum) = (max.max(m), sum + m);
+        }
+        total += if repeated { sum } else { max };
+    }
+    Some(total)
 }

@@ -31,6 +31,8 @@ fn mlp() -> M {
         .iter_mut()
         .for_each(|w| *w = (*w).clamp(-128, 127));
     hidden.inhibition = None;
+    // Golden layers keep the storage they were blessed with (the generator now also draws Ell).
+    (hidden.ell, readout.ell) = (None, None);
     M {
         timesteps: 4,
         shape: (8, 8, 1),
@@ -77,6 +79,7 @@ fn conv() -> M {
     let mut out = synaptic(&mut rng, Kind::Dense { outputs: 3 }, (2, 2, 4), true);
     (out.precision, out.sparse) = (Precision::I16, false);
     (c1.inhibition, c2.inhibition) = (None, None);
+    (c1.ell, c2.ell, out.ell) = (None, None, None);
     let layers = vec![
         c1,
         L::pool(Kind::Avg { k: 2, s: 2 }),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{out_shape, random_model, reference, synaptic, Kind, Rng, L, M};
+use common::{matrix, out_shape, random_model, reference, synaptic, EllSpec, Kind, Rng, L, M};
 use ember_runtime::format::{Encoding, Precision, Reset, Width};
 use ember_runtime::{Engine, Model};
 use proptest::prelude::*;
@@ -62,6 +62,40 @@ proptest! {
         agree(&m, &input, m.timesteps);
     }
 
+    /// The same weights stored dense and row-balanced sparse (Ell, both index widths, rows
+    /// shuffled and padded) give the same classes, readouts and spikes, with 16-bit or
+    /// 32-bit membranes; both agree with the reference (which also counts Ell's SOPs: every
+    /// stored entry, padding included).
+    #[test]
+    fn ell_matches_dense(seed in any::<u64>()) {
+        let (mut m, input) = random_model(seed);
+        let mut rng = Rng(seed ^ 0xE11);
+        if rng.chance(50) {
+            for l in m.layers.iter_mut().filter(|l| !l.w.is_empty()) {
+                l.width = Width::I16;
+                l.threshold.iter_mut().for_each(|t| *t = (*t).clamp(1, 32767));
+                l.bias.iter_mut().for_each(|b| *b = (*b).clamp(-32768, 32767));
+            }
+        }
+        let mut shape = m.shape;
+        let mut ell = m.clone();
+        for (d, e) in m.layers.iter_mut().zip(ell.layers.iter_mut()) {
+            let (_, cols) = matrix(d.kind, shape);
+            shape = out_shape(d.kind, shape);
+            if d.w.is_empty() {
+                continue;
+            }
+            (d.sparse, d.ell) = (false, None);
+            e.ell = Some(EllSpec {
+                index_bits: if cols <= 16 && rng.chance(70) { 4 } else { 8 },
+                extra: rng.range(0, 3) as usize,
+                seed: rng.next(),
+            });
+        }
+        let (a, b) = (agree(&m, &input, m.timesteps), agree(&ell, &input, m.timesteps));
+        prop_assert_eq!((a.class, a.readout, a.spikes), (b.class, b.readout, b.spikes));
+    }
+
     /// Running twice in the same arena gives the same result (state is reset).
     #[test]
     fn inference_is_repeatable(seed in any::<u64>()) {
@@ -83,6 +117,7 @@ fn int8_layer(rng: &mut Rng, kind: Kind, shape: (usize, usize, usize), readout: 
     let density = rng.range(5, 100) as u64;
     l.precision = Precision::I8;
     l.sparse = false;
+    l.ell = None;
     l.width = Width::I32;
     l.w =
         l.w.iter()
@@ -183,6 +218,7 @@ fn two_layer(n: usize, outputs: usize, w1: Vec<i32>, threshold: i32, width: Widt
         kind: Kind::Dense { outputs },
         precision: Precision::I16,
         sparse: false,
+        ell: None,
         w: w1,
         threshold: vec![threshold],
         bias: vec![0],
@@ -312,6 +348,7 @@ fn readout_only(n: usize, classes: usize, w: impl Fn(usize) -> i32) -> M {
         kind: Kind::Dense { outputs: classes },
         precision: Precision::I8,
         sparse: false,
+        ell: None,
         w: (0..n * classes).map(w).collect(),
         threshold: vec![1],
         bias: vec![0],
@@ -401,4 +438,166 @@ fn int8_layers_near_the_i32_limit_saturate() {
         layers: vec![c, readout],
     };
     agree(&m, &[255; 75], 5);
+}
+
+/// A rate-coded 1x1x`n` input into an Ell layer of `cols` LIF neurons (`per_row` entries per
+/// row at `precision`, every input spiking), then a dense readout.
+fn ell_layer(n: usize, cols: usize, nonzero: usize, extra: usize, bits: u8, p: Precision) -> M {
+    let mut rng = Rng((n * 31 + cols * 7 + nonzero + extra) as u64);
+    let top = match p {
+        Precision::I4 => 7,
+        Precision::I8 => 127,
+        Precision::I16 => 30000,
+    };
+    let mut w = vec![0; n * cols];
+    for r in 0..n {
+        let mut c = rng.below(cols as u64) as usize;
+        for _ in 0..nonzero.min(cols) {
+            w[r * cols + c] = if rng.chance(50) { top } else { -top - 1 };
+            c = (c + 1) % cols;
+        }
+    }
+    let hidden = L {
+        kind: Kind::Dense { outputs: cols },
+        precision: p,
+        sparse: false,
+        ell: Some(EllSpec {
+            index_bits: bits,
+            extra,
+            seed: rng.next(),
+        }),
+        w,
+        threshold: vec![top / 2 + 1],
+        bias: vec![0],
+        leak: 1 << 15,
+        reset: Reset::Subtract,
+        width: Width::I32,
+        readout: false,
+        inhibition: None,
+    };
+    let readout = L {
+        kind: Kind::Dense { outputs: 3 },
+        precision: Precision::I8,
+        ell: None,
+        w: (0..cols * 3).map(|i| (i as i32 % 7) - 3).collect(),
+        readout: true,
+        ..hidden.clone()
+    };
+    M {
+        timesteps: 3,
+        shape: (1, 1, n),
+        encoding: Encoding::Rate { seed: 3 },
+        layers: vec![hidden, readout],
+    }
+}
+
+#[test]
+fn ell_rows_at_every_alignment() {
+    // Rows of 0 to 5 entries (odd counts start rows in the high nibble of a byte), at both
+    // index widths and every precision, with and without padding, over 1 to 7 inputs.
+    for p in [Precision::I4, Precision::I8, Precision::I16] {
+        for bits in [4, 8] {
+            for nonzero in 0..=5 {
+                for extra in [0, 1, 2] {
+                    for n in [1, 2, 3, 7] {
+                        let m = ell_layer(n, 6, nonzero, extra, bits, p);
+                        agree(&m, &vec![255; n], 3);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn ell_at_the_index_width_limits() {
+    // 16 columns with 4-bit indices, 256 with 8-bit ones, every row full.
+    for (cols, bits) in [(16, 4), (16, 8), (256, 8)] {
+        for p in [Precision::I4, Precision::I8] {
+            let m = ell_layer(9, cols, cols, 0, bits, p);
+            agree(&m, &[255; 9], 3);
+        }
+    }
+}
+
+/// REF-CONV's shape (28x28x1 direct input, conv3x3 1->16 pad 1, avgpool 2, conv3x3 16->32
+/// pad 1, avgpool 2, dense 1568->10 readout) with random int8 weights.
+fn ref_conv_shaped(width: Width, seed: u64) -> M {
+    let mut rng = Rng(seed);
+    let conv = |out| Kind::Conv {
+        out,
+        k: 3,
+        s: 1,
+        p: 1,
+    };
+    let mut layer = |kind, shape, readout, threshold: i32| {
+        let mut l = synaptic(&mut rng, kind, shape, readout);
+        (l.precision, l.sparse, l.ell, l.inhibition) = (Precision::I8, false, None, None);
+        l.w = l.w.iter().map(|_| rng.range(-128, 127) as i32).collect();
+        (l.width, l.leak, l.bias, l.threshold) = (width, 1 << 15, vec![0], vec![threshold]);
+        l
+    };
+    let layers = vec![
+        layer(conv(16), (28, 28, 1), false, 6000),
+        L::pool(Kind::Avg { k: 2, s: 2 }),
+        layer(conv(32), (14, 14, 16), false, 300),
+        L::pool(Kind::Avg { k: 2, s: 2 }),
+        layer(Kind::Dense { outputs: 10 }, (7, 7, 32), true, 1),
+    ];
+    M {
+        timesteps: 4,
+        shape: (28, 28, 1),
+        encoding: Encoding::Direct,
+        layers,
+    }
+}
+
+#[test]
+fn ref_conv_arena_shares_transient_maps() {
+    // 16-bit membranes: 25,088 + 12,544 + 20 bytes of membranes and 40 of class
+    // scores, kept; then, within a step, the two pooled maps (3,136 and 1,568 bytes, both
+    // live while the second convolution runs) and the first layer's current of one output
+    // row (28 x 16 x 4 = 1,792 bytes, recomputed at every step, sharing the second map's
+    // bytes). No spike map of a LIF layer followed by pooling exists.
+    let m16 = ref_conv_shaped(Width::I16, 1).encode();
+    let model = Model::from_bytes(&m16).unwrap();
+    assert_eq!(
+        model.arena_bytes(),
+        25_088 + 12_544 + 20 + 40 + 3_136 + 1_792
+    );
+    // 32-bit membranes keep the first layer's current (12,544 x 4 bytes).
+    let m32 = ref_conv_shaped(Width::I32, 1).encode();
+    let model = Model::from_bytes(&m32).unwrap();
+    assert_eq!(
+        model.arena_bytes(),
+        50_176 + 50_176 + 25_088 + 40 + 40 + 3_136 + 1_568
+    );
+}
+
+#[test]
+fn ref_conv_shaped_models_match_the_reference() {
+    // Real-sized maps through every new path: the current recomputed row by row (16-bit),
+    // spikes pooled as they fire, the arena's shared regions; a digit-like blob as input.
+    let input: Vec<u8> = (0..784i32)
+        .map(|i| {
+            let (y, x) = (i / 28 - 14, i % 28 - 14);
+            if (40..120).contains(&(y * y + x * x)) {
+                230
+            } else {
+                0
+            }
+        })
+        .collect();
+    for (width, seed) in [(Width::I16, 1), (Width::I16, 2), (Width::I32, 3)] {
+        let m = ref_conv_shaped(width, seed);
+        let r = agree(&m, &input, 4);
+        assert!(
+            r.spikes[0] > 100 && r.spikes[2] > 10 && r.sops > 0,
+            "{width:?}: {r:?}"
+        );
+        if width == Width::I16 {
+            // The current is computed at each of the 4 steps: 4 x the pixels' MACs.
+            assert_eq!(r.macs % 4, 0);
+        }
+    }
 }

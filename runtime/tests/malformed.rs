@@ -2,8 +2,8 @@
 
 mod common;
 
-use common::random_model;
-use ember_runtime::format::{self, Layer, Storage, HEADER_LEN};
+use common::{random_model, EllSpec, Kind, L, M};
+use ember_runtime::format::{self, Encoding, Layer, Precision, Reset, Storage, Width, HEADER_LEN};
 use ember_runtime::{Engine, Error, Model};
 
 fn small_model() -> Vec<u8> {
@@ -280,5 +280,266 @@ fn mutated_models_never_panic() {
         let mut arena = vec![0u8; model.arena_bytes()];
         let mut engine = Engine::new(&model, &mut arena).unwrap();
         let _ = engine.run(&input);
+    }
+}
+
+/// A rate-coded 1x1x6 input, a dense 6->`cols` LIF layer stored as Ell (`bits`-bit indices,
+/// two int8 weights per row), a dense readout; and its encoding.
+fn ell_model(cols: usize, bits: u8) -> (M, Vec<u8>) {
+    let w = (0..6 * cols)
+        .map(|i| match i % cols {
+            0 => 5,
+            1 => -3,
+            _ => 0,
+        })
+        .collect();
+    let hidden = L {
+        kind: Kind::Dense { outputs: cols },
+        precision: Precision::I8,
+        sparse: false,
+        ell: Some(EllSpec {
+            index_bits: bits,
+            extra: 0,
+            seed: 1,
+        }),
+        w,
+        threshold: vec![4],
+        bias: vec![0],
+        leak: 1 << 15,
+        reset: Reset::Subtract,
+        width: Width::I32,
+        readout: false,
+        inhibition: None,
+    };
+    let readout = L {
+        kind: Kind::Dense { outputs: 2 },
+        ell: None,
+        w: vec![1; cols * 2],
+        readout: true,
+        ..hidden.clone()
+    };
+    let m = M {
+        timesteps: 2,
+        shape: (1, 1, 6),
+        encoding: Encoding::Rate { seed: 1 },
+        layers: vec![hidden, readout],
+    };
+    let bytes = m.encode();
+    (m, bytes)
+}
+
+/// Loads `bytes` after `edit` changes the first layer's Ell storage
+/// (per_row, index_bits, cols, values).
+fn ell_edited(
+    bytes: &[u8],
+    edit: impl FnOnce(&mut u16, &mut u8, &mut Vec<u8>, &mut Vec<u8>),
+) -> Result<(), Error> {
+    let model = Model::from_bytes(bytes).unwrap();
+    let Layer::Dense(d) = &model.desc().layers[0] else {
+        panic!()
+    };
+    let Storage::Ell {
+        mut per_row,
+        mut index_bits,
+        cols,
+        values,
+    } = d.weights.storage
+    else {
+        panic!()
+    };
+    let (mut cols, mut values) = (cols.to_vec(), values.to_vec());
+    edit(&mut per_row, &mut index_bits, &mut cols, &mut values);
+    let mut desc = model.desc().clone();
+    let Layer::Dense(d) = &mut desc.layers[0] else {
+        panic!()
+    };
+    d.weights.storage = Storage::Ell {
+        per_row,
+        index_bits,
+        cols: &cols,
+        values: &values,
+    };
+    let mut out = vec![0u8; 1 << 16];
+    let n = format::encode(&desc, &mut out)?;
+    Model::from_bytes(&out[..n]).map(|_| ())
+}
+
+#[test]
+fn ell_blobs_and_indices_are_checked() {
+    let bad = Err(Error::BadWeights { layer: 0 });
+    for (cols, bits) in [(12, 4), (12, 8), (200, 8)] {
+        let (_, bytes) = ell_model(cols, bits);
+        assert_eq!(ell_edited(&bytes, |_, _, _, _| {}), Ok(()), "{cols} {bits}");
+        // An index width other than 4 or 8.
+        for b in [0, 1, 2, 3, 5, 7, 16, 255] {
+            assert_eq!(ell_edited(&bytes, |_, ib, _, _| *ib = b), bad, "bits {b}");
+        }
+        // Index or value blobs one byte short or long.
+        assert_eq!(
+            ell_edited(&bytes, |_, _, c, _| {
+                c.pop();
+            }),
+            bad
+        );
+        assert_eq!(ell_edited(&bytes, |_, _, c, _| c.push(0)), bad);
+        assert_eq!(
+            ell_edited(&bytes, |_, _, _, v| {
+                v.pop();
+            }),
+            bad
+        );
+        assert_eq!(ell_edited(&bytes, |_, _, _, v| v.push(0)), bad);
+        // A per-row count that does not match the blobs.
+        assert_eq!(ell_edited(&bytes, |n, _, _, _| *n += 1), bad);
+        assert_eq!(ell_edited(&bytes, |n, _, _, _| *n = u16::MAX), bad);
+        // An index at the column count (the last entry's, high nibble when 4-bit).
+        assert_eq!(
+            ell_edited(&bytes, |_, _, c, _| {
+                let last = c.last_mut().unwrap();
+                *last = if bits == 4 {
+                    (*last & 0x0F) | ((cols as u8) << 4)
+                } else {
+                    cols as u8
+                };
+            }),
+            bad,
+            "{cols} {bits}"
+        );
+    }
+    // 4-bit indices for 17 columns, 8-bit ones for 257 (blobs of the right lengths).
+    let (_, bytes) = ell_model(17, 8);
+    assert_eq!(
+        ell_edited(&bytes, |_, ib, c, _| {
+            *ib = 4;
+            c.truncate(c.len().div_ceil(2));
+            c.iter_mut().for_each(|i| *i = 0);
+        }),
+        bad
+    );
+    let (_, bytes) = ell_model(257, 8);
+    assert_eq!(
+        Model::from_bytes(&bytes).err(),
+        Some(Error::BadWeights { layer: 0 })
+    );
+    // More entries per row than columns (every entry in range, blobs of the right lengths).
+    let (_, bytes) = ell_model(2, 8);
+    assert_eq!(
+        ell_edited(&bytes, |n, _, c, v| {
+            *n = 3;
+            *c = vec![0; 18];
+            *v = vec![0; 18];
+        }),
+        bad
+    );
+    // Rows of 0 entries: nothing stored at all, a valid (if silent) layer.
+    assert_eq!(
+        ell_edited(&bytes, |n, _, c, v| {
+            *n = 0;
+            c.clear();
+            v.clear();
+        }),
+        Ok(())
+    );
+}
+
+#[test]
+fn ell_repeated_columns_count_twice_in_the_overflow_check() {
+    // A direct-input layer whose current could overflow 32 bits only when a row adds to one
+    // column twice: 255 x (127 + 127) x 50,000 rows > i32::MAX > 255 x 127 x 50,000.
+    let rows = 50_000;
+    let layer = |index: [u8; 2]| {
+        let cols: Vec<u8> = (0..rows).flat_map(|_| index).collect();
+        let values = vec![127u8; 2 * rows];
+        (cols, values)
+    };
+    let load = |(cols, values): (Vec<u8>, Vec<u8>)| {
+        use format::*;
+        let lif = Neuron::Lif(Lif {
+            threshold: Channelwise::Uniform(1),
+            bias: Channelwise::Uniform(0),
+            leak: Leak::NONE,
+            reset: Reset::Zero,
+            membrane: Width::I32,
+        });
+        let readout = Neuron::Readout(Readout {
+            bias: Channelwise::Uniform(0),
+            leak: Leak::NONE,
+            membrane: Width::I32,
+        });
+        let w2 = [1u8; 4];
+        let mut layers = heapless::Vec::new();
+        let ell = Storage::Ell {
+            per_row: 2,
+            index_bits: 8,
+            cols: &cols,
+            values: &values,
+        };
+        let weights = Weights {
+            precision: Precision::I8,
+            storage: ell,
+        };
+        layers
+            .push(Layer::Dense(Dense {
+                outputs: 2,
+                weights,
+                neuron: lif,
+            }))
+            .unwrap();
+        let dense = Storage::Dense { values: &w2 };
+        let weights = Weights {
+            precision: Precision::I8,
+            storage: dense,
+        };
+        layers
+            .push(Layer::Dense(Dense {
+                outputs: 2,
+                weights,
+                neuron: readout,
+            }))
+            .unwrap();
+        let shape = Shape {
+            height: 1,
+            width: 1,
+            channels: rows as u16,
+        };
+        let desc = ModelDesc {
+            name: "ell",
+            timesteps: 1,
+            input: Input {
+                shape,
+                encoding: Encoding::Direct,
+            },
+            layers,
+        };
+        let mut out = vec![0u8; 1 << 20];
+        let n = encode(&desc, &mut out).unwrap();
+        Model::from_bytes(&out[..n]).map(|_| ())
+    };
+    assert_eq!(load(layer([0, 1])), Ok(()));
+    assert_eq!(load(layer([1, 1])), Err(Error::BadParameter { layer: 0 }));
+}
+
+#[test]
+fn ell_model_truncated_or_flipped() {
+    let (_, bytes) = ell_model(12, 4);
+    for n in 0..bytes.len() {
+        assert_eq!(
+            Model::from_bytes(&bytes[..n]).err(),
+            Some(Error::Truncated),
+            "cut at {n}"
+        );
+    }
+    // Every byte of the payload changed, checksum resealed: loads and runs, or a typed error.
+    for i in HEADER_LEN..bytes.len() {
+        for x in [0x01, 0x10, 0x80, 0xFF] {
+            let mut b = bytes.clone();
+            b[i] ^= x;
+            reseal(&mut b);
+            if let Ok(model) = Model::from_bytes(&b) {
+                let mut arena = vec![0u8; model.arena_bytes()];
+                let mut engine = Engine::new(&model, &mut arena).unwrap();
+                let _ = engine.run(&[255; 6]);
+            };
+        }
     }
 }

@@ -11,6 +11,9 @@ pub struct L {
     pub kind: Kind,
     pub precision: Precision,
     pub sparse: bool,
+    /// Row-balanced sparse storage (`Storage::Ell`) instead of dense or CSR (takes precedence
+    /// over `sparse`).
+    pub ell: Option<EllSpec>,
     /// Row-major `rows x cols` (see the format docs for the row order).
     pub w: Vec<i32>,
     /// One per output channel.
@@ -22,6 +25,19 @@ pub struct L {
     pub readout: bool,
     /// Lateral inhibition strength, for `Neuron::Lateral`.
     pub inhibition: Option<i32>,
+}
+
+/// How a layer is stored as `Storage::Ell`: every row keeps `per_row` entries, its non-zero
+/// weights and padding entries (value 0, random column, possibly one the row already names),
+/// in an order shuffled by `seed`.
+#[derive(Debug, Clone, Copy)]
+pub struct EllSpec {
+    /// 4 or 8.
+    pub index_bits: u8,
+    /// Entries per row beyond the fullest row's non-zero count (capped at the column count).
+    pub extra: usize,
+    /// Shuffles each row's entries and draws the padding columns.
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +75,7 @@ impl L {
             kind,
             precision: Precision::I8,
             sparse: false,
+            ell: None,
             w: vec![],
             threshold: vec![],
             bias: vec![],
@@ -71,7 +88,54 @@ impl L {
     }
 }
 
-fn pack(values: &[i32], p: Precision) -> Vec<u8> {
+impl L {
+    /// Entries per row of this layer's `Storage::Ell` (`rows x cols` matrix).
+    pub fn ell_per_row(&self, rows: usize, cols: usize) -> usize {
+        let spec = self.ell.expect("an Ell layer");
+        let fullest = (0..rows)
+            .map(|r| (0..cols).filter(|&c| self.w[r * cols + c] != 0).count())
+            .max()
+            .unwrap_or(0);
+        (fullest + spec.extra).min(cols)
+    }
+
+    /// The entries (column, weight) of every row of this layer's `Storage::Ell`, row after
+    /// row: each row's non-zero weights and padding, shuffled.
+    pub fn ell_entries(&self, rows: usize, cols: usize) -> Vec<(usize, i32)> {
+        let spec = self.ell.expect("an Ell layer");
+        let per_row = self.ell_per_row(rows, cols);
+        let mut rng = Rng(spec.seed);
+        let mut all = vec![];
+        for r in 0..rows {
+            let mut row: Vec<(usize, i32)> = (0..cols)
+                .filter(|&c| self.w[r * cols + c] != 0)
+                .map(|c| (c, self.w[r * cols + c]))
+                .collect();
+            while row.len() < per_row {
+                row.push((rng.below(cols as u64) as usize, 0));
+            }
+            for i in (1..row.len()).rev() {
+                row.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            all.extend(row);
+        }
+        all
+    }
+}
+
+/// Column indices packed at `bits` (4: two per byte, low nibble first; 8: one per byte).
+pub fn pack_indices(cols: &[usize], bits: u8) -> Vec<u8> {
+    match bits {
+        8 => cols.iter().map(|&c| c as u8).collect(),
+        4 => cols
+            .chunks(2)
+            .map(|c| (c[0] as u8 & 0xF) | ((c.get(1).copied().unwrap_or(0) as u8 & 0xF) << 4))
+            .collect(),
+        _ => panic!("index bits {bits}"),
+    }
+}
+
+pub fn pack(values: &[i32], p: Precision) -> Vec<u8> {
     let bound = 1i32 << (p.bits() - 1);
     assert!(
         values.iter().all(|v| (-bound..bound).contains(v)),
@@ -127,7 +191,13 @@ impl M {
                 channelwise(&l.threshold),
                 channelwise(&l.bias),
             );
-            if l.sparse {
+            if let Some(spec) = l.ell {
+                let entries = l.ell_entries(rows, cols);
+                let idx: Vec<usize> = entries.iter().map(|e| e.0).collect();
+                let w: Vec<i32> = entries.iter().map(|e| e.1).collect();
+                b.2 = pack_indices(&idx, spec.index_bits);
+                b.0 = pack(&w, l.precision);
+            } else if l.sparse {
                 let mut kept = vec![];
                 b.1.extend(0u32.to_le_bytes());
                 for r in 0..rows {
@@ -147,8 +217,18 @@ impl M {
             shape = out_shape(l.kind, shape);
         }
         let mut layers = heapless::Vec::new();
+        let mut shape = self.shape;
         for (l, b) in self.layers.iter().zip(&blobs) {
-            let storage = if l.sparse {
+            let (rows, cols) = matrix(l.kind, shape);
+            shape = out_shape(l.kind, shape);
+            let storage = if let Some(spec) = l.ell {
+                Storage::Ell {
+                    per_row: l.ell_per_row(rows, cols) as u16,
+                    index_bits: spec.index_bits,
+                    cols: &b.2,
+                    values: &b.0,
+                }
+            } else if l.sparse {
                 Storage::Sparse {
                     row_ptr: &b.1,
                     cols: &b.2,
@@ -277,15 +357,19 @@ pub fn reference(m: &M, input: &[u8], timesteps: u16) -> Ref {
         let l = &m.layers[0];
         let (ih, iw, ic) = shapes[0];
         let (oh, ow, oc) = shapes[1];
-        let (_, cols) = matrix(l.kind, shapes[0]);
+        let (rows, cols) = matrix(l.kind, shapes[0]);
+        // An Ell layer multiplies every stored entry of a row, padding included.
+        let per_row = l.ell.map(|_| l.ell_per_row(rows, cols));
         current = vec![0i64; oh * ow * oc];
         for oy in 0..oh {
             for ox in 0..ow {
                 for co in 0..oc {
                     let mut acc = 0i64;
                     let mut add = |x: u8, w: i32| {
-                        if x != 0 && (!l.sparse || w != 0) {
-                            macs += 1;
+                        match per_row {
+                            Some(n) if x != 0 && co == 0 => macs += n as u64,
+                            None if x != 0 && (!l.sparse || w != 0) => macs += 1,
+                            _ => {}
                         }
                         acc += x as i64 * w as i64;
                     };
@@ -330,7 +414,8 @@ pub fn reference(m: &M, input: &[u8], timesteps: u16) -> Ref {
         }
         Encoding::Direct => 0,
     };
-    for _ in 0..timesteps {
+    let direct_macs = macs;
+    for t in 0..timesteps {
         let input_spikes: Vec<u8> = match m.encoding {
             Encoding::Direct => input.to_vec(),
             Encoding::Rate { .. } => input
@@ -376,7 +461,8 @@ pub fn reference(m: &M, input: &[u8], timesteps: u16) -> Ref {
                 }
                 _ => {}
             }
-            let (_, cols) = matrix(l.kind, shapes[i]);
+            let (rows, cols) = matrix(l.kind, shapes[i]);
+            let per_row = l.ell.map(|_| l.ell_per_row(rows, cols));
             let u = &mut mem[i];
             for (j, uj) in u.iter_mut().enumerate() {
                 let c = j % oc;
@@ -387,15 +473,22 @@ pub fn reference(m: &M, input: &[u8], timesteps: u16) -> Ref {
                 for (uj, cur) in u.iter_mut().zip(&current) {
                     *uj = clamp(*uj + cur, l.width);
                 }
+                // With 16-bit membranes the engine recomputes the current at every step
+                // instead of keeping it (see `Model::arena_bytes`): its MACs count each time.
+                if l.width == Width::I16 && t > 0 {
+                    macs += direct_macs;
+                }
             } else {
                 // Scatter in ascending input order, saturating after every addition.
                 let mut add_row = |row: usize, v: u8, base: usize, u: &mut Vec<i64>| {
+                    // An Ell row adds its stored entries, padding (zeros) included.
+                    sops += per_row.unwrap_or(0) as u64;
                     for co in 0..cols {
                         let w = l.w[row * cols + co];
-                        if l.sparse && w == 0 {
+                        if (l.sparse || per_row.is_some()) && w == 0 {
                             continue;
                         }
-                        sops += 1;
+                        sops += u64::from(per_row.is_none());
                         u[base + co] = clamp(u[base + co] + v as i64 * w as i64, l.width);
                     }
                 };
@@ -569,6 +662,15 @@ pub fn synaptic(rng: &mut Rng, kind: Kind, shape: (usize, usize, usize), readout
         readout,
         // From a side generator, so that adding this field left older draws (and the golden
         // models built from them) unchanged.
+        // Also from a side generator, for the same reason.
+        ell: {
+            let mut side = Rng(rng.0 ^ 0xE11_5EED);
+            side.chance(35).then(|| EllSpec {
+                index_bits: if cols <= 16 && side.chance(60) { 4 } else { 8 },
+                extra: side.range(0, 2) as usize,
+                seed: side.next(),
+            })
+        },
         inhibition: {
             let mut side = Rng(rng.0 ^ 0x1A7E_5EED);
             (!readout && side.chance(25)).then(|| side.range(0, typical as i64) as i32)
