@@ -65,6 +65,8 @@ pub struct Snn {
     pub layers: Vec<SnnLayer>,
     /// Quantize LIF layers with one scale per output channel ([`crate::quantize`]).
     pub per_channel: bool,
+    /// Weight bits and membrane width of the exported model.
+    pub format: crate::compress::Format,
 }
 
 /// The `p`-th percentile (nearest rank) of `values`; the maximum for 100.
@@ -127,6 +129,7 @@ pub fn convert_at(net: &Net, calib: &Split, timesteps: u16) -> Result<Snn> {
         input: r.input,
         layers: Vec::new(),
         per_channel: c.per_channel,
+        format: crate::compress::Format::of(r),
     };
     for (i, (spec, params)) in r.layers.iter().zip(&net.params).enumerate() {
         if let LayerSpec::Avgpool { kernel } = *spec {
@@ -138,7 +141,8 @@ pub fn convert_at(net: &Net, calib: &Split, timesteps: u16) -> Result<Snn> {
             layer: i,
             message: "no weights".into(),
         })?;
-        let w = params.weight.as_tensor();
+        // With quantization-aware training, the weights on the grid the network trained with.
+        let w = net.weight(i, params)?;
         let weight: Vec<f32> = w
             .flatten_all()
             .ctx("weights")?

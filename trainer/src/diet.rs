@@ -159,6 +159,10 @@ pub struct DietSpec {
     /// fine-tuning does not buy accuracy with extra spikes. Default 0 (off).
     #[serde(default)]
     pub spike_penalty: f64,
+    /// Fine-tune on the first N training samples (before the held-out slice) only: a short
+    /// recovery after pruning, for example. Default: all of them.
+    #[serde(default)]
+    pub samples: Option<usize>,
 }
 
 impl Default for DietSpec {
@@ -185,6 +189,9 @@ impl DietSpec {
         }
         if !(self.spike_penalty.is_finite() && self.spike_penalty >= 0.0) {
             return Err("spike_penalty must be finite and at least 0".into());
+        }
+        if self.samples == Some(0) {
+            return Err("samples must be at least 1".into());
         }
         Ok(())
     }
@@ -236,6 +243,9 @@ struct Syn {
     /// LIF only: threshold and leak, shape (1,).
     theta: Option<Var>,
     leak: Option<Var>,
+    /// 0/1 where the converted weights were non-zero, if any was zero (a pruned network):
+    /// pruned weights stay zero through fine-tuning.
+    mask: Option<Tensor>,
 }
 
 #[derive(Debug, Clone)]
@@ -255,6 +265,8 @@ pub struct DietNet {
     pub timesteps: u16,
     /// The spike function's pseudo-derivative.
     pub surrogate: Surrogate,
+    /// Export format: the weight grid (trained on with `qat`) and membrane width.
+    format: crate::compress::Format,
 }
 
 /// Values of the forward pass needed by the caller.
@@ -302,6 +314,15 @@ impl DietNet {
                         .ctx("diet bias")?;
                     let theta = s.threshold.map(var1).transpose()?;
                     let leak = s.threshold.map(|_| var1(1.0)).transpose()?;
+                    let mask = if s.weight.contains(&0.0) {
+                        let m: Vec<f32> = s.weight.iter().map(|&x| f32::from(x != 0.0)).collect();
+                        Some(
+                            Tensor::from_vec(m, s.weight_shape.as_slice(), &Device::Cpu)
+                                .ctx("mask")?,
+                        )
+                    } else {
+                        None
+                    };
                     layers.push(DLayer::Syn(Syn {
                         syn: s.clone(),
                         w,
@@ -309,6 +330,7 @@ impl DietNet {
                         bias,
                         theta,
                         leak,
+                        mask,
                     }));
                     if let Some(t) = s.threshold {
                         unit = t;
@@ -322,6 +344,7 @@ impl DietNet {
             layers,
             timesteps: snn.timesteps,
             surrogate,
+            format: snn.format,
         })
     }
 
@@ -413,6 +436,7 @@ impl DietNet {
             layers,
             // The leak's integer floor is modelled with one scale per layer.
             per_channel: false,
+            format: self.format,
         })
     }
 
@@ -432,9 +456,12 @@ impl DietNet {
         Ok(())
     }
 
-    /// Keeps every leak in [0, 1] and every threshold positive.
+    /// Keeps every leak in [0, 1], every threshold positive and every pruned weight zero.
     fn project(&self) -> Result<()> {
         for s in self.syns() {
+            if let Some(m) = &s.mask {
+                s.w.set(&(s.w.as_tensor() * m).ctx("mask")?).ctx("mask")?;
+            }
             if let Some(l) = &s.leak {
                 l.set(&l.as_tensor().clamp(0f32, 1f32).ctx("leak")?)
                     .ctx("leak")?;
@@ -447,9 +474,33 @@ impl DietNet {
         Ok(())
     }
 
-    fn current(s: &Syn, act: &Tensor) -> Result<Tensor> {
+    /// Integer units per effective-weight unit of the exported layer (its quantization
+    /// scale, [`crate::compress::Format::scale`]).
+    fn int_scale(&self, s: &Syn) -> Result<f32> {
+        let max =
+            s.w.as_tensor()
+                .abs()
+                .and_then(|a| a.max_all())
+                .and_then(|m| m.to_scalar::<f32>())
+                .ctx("weight scale")?;
+        let theta = s.theta.as_ref().map(scalar).transpose()?;
+        Ok(self.format.scale(max * s.unit, theta))
+    }
+
+    /// The weights the forward pass uses: on the exported grid with quantization-aware
+    /// training, else as they are.
+    fn weights(&self, s: &Syn) -> Result<Tensor> {
+        if !self.format.qat {
+            return Ok(s.w.as_tensor().clone());
+        }
+        // The grid step in weight units is 1 / (int_scale * unit).
+        let span = self.format.qmax() / (self.int_scale(s)? * s.unit);
+        crate::compress::fake_quant_min(s.w.as_tensor(), self.format.bits, false, span)
+    }
+
+    fn current(&self, s: &Syn, act: &Tensor) -> Result<Tensor> {
         let x = (act * s.unit as f64).ctx("input")?;
-        let w = s.w.as_tensor();
+        let w = &self.weights(s)?;
         let (y, b) = match s.syn.spec {
             LayerSpec::Conv {
                 padding, stride, ..
@@ -476,19 +527,14 @@ impl DietNet {
 
     /// `leak(u)` with the runtime's floor on the integer membrane in the forward pass and the
     /// gradient of `u * leak`.
-    fn leak_step(s: &Syn, leak: &Var, u: &Tensor) -> Result<Tensor> {
+    fn leak_step(&self, s: &Syn, leak: &Var, u: &Tensor) -> Result<Tensor> {
         let bits = crate::snn::leak_bits(scalar(leak)?);
         let lu = u.broadcast_mul(leak.as_tensor()).ctx("leak")?;
         let ud = u.detach();
         let target = if bits >= 1 << 15 {
             ud
         } else {
-            let w =
-                s.w.as_tensor()
-                    .abs()
-                    .and_then(|a| a.max_all())
-                    .and_then(|m| m.to_scalar::<f32>());
-            let scale = 127.0 / (w.ctx("leak scale")? * s.unit) as f64;
+            let scale = self.int_scale(s)? as f64;
             (ud * (scale * bits as f64 / 32768.0))
                 .and_then(|x| x.floor())
                 .and_then(|x| x / scale)
@@ -506,7 +552,7 @@ impl DietNet {
         let mut score: Option<Tensor> = None;
         let (mut rate, mut lif_steps): (Option<Tensor>, usize) = (None, 0);
         let first = match &self.layers[0] {
-            DLayer::Syn(s) => Self::current(s, x)?,
+            DLayer::Syn(s) => self.current(s, x)?,
             DLayer::Pool(_) => {
                 return Err(Error::Convert {
                     layer: 0,
@@ -525,12 +571,12 @@ impl DietNet {
                         let cur = if i == 0 {
                             first.clone()
                         } else {
-                            Self::current(s, &act)?
+                            self.current(s, &act)?
                         };
                         match (&s.theta, &s.leak) {
                             (Some(theta), Some(leak)) => {
                                 let u = match mem[i].take() {
-                                    Some(u) => (Self::leak_step(s, leak, &u)? + cur).ctx("u")?,
+                                    Some(u) => (self.leak_step(s, leak, &u)? + cur).ctx("u")?,
                                     None => cur,
                                 };
                                 let last_t = match last[i].take() {
@@ -968,7 +1014,7 @@ pub fn finish(
 
     let n = data.train.len();
     let h = holdout(&spec, n);
-    let train: Vec<usize> = (0..n - h).collect();
+    let train: Vec<usize> = (0..(n - h).min(spec.samples.unwrap_or(usize::MAX))).collect();
     let heldout: Vec<usize> = (n - h..n).collect();
     tracing::info!(
         train = train.len(),
@@ -1002,12 +1048,9 @@ pub fn finish(
         .iter()
         .zip(&q.layers)
         .filter_map(|(s, q)| match (s, q) {
-            (SnnLayer::Synapse(s), QLayer::Synapse(q)) => Some(LayerConversion {
-                layer: s.index,
-                theta: s.threshold,
-                scale: q.scale.clone(),
-                threshold: q.threshold.clone(),
-            }),
+            (SnnLayer::Synapse(s), QLayer::Synapse(q)) => {
+                Some(LayerConversion::new(s, q, snn.format.bits))
+            }
             _ => None,
         })
         .collect();

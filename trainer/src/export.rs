@@ -1,7 +1,8 @@
 //! Writing the integer network as an `.ember` file with `ember_runtime::encode`.
 //!
-//! LIF layers: soft reset (subtract), 32-bit membranes, one threshold per layer and one bias
-//! per channel; no leak, except with [`encode_leaky`] (the leaks DIET-SNN learns). The readout has leak 0, so each timestep's score is
+//! LIF layers: soft reset (subtract), 32-bit membranes (16-bit with `[compress] membrane =
+//! 16`), one threshold per layer and one bias per channel; weights int8 or int4 (the
+//! quantized model's format), stored dense or sparse, whichever is smaller; no leak, except with [`encode_leaky`] (the leaks DIET-SNN learns). The readout has leak 0, so each timestep's score is
 //! `bias + input` and the class score is their sum over the timesteps (a spike-count
 //! readout). Input is direct: raw pixels drive the first layer.
 
@@ -14,6 +15,155 @@ use ember_runtime::format::{
 
 use crate::error::{Error, Result};
 use crate::quantize::{QLayer, QModel};
+
+/// A weight matrix packed for the file: dense, or CSR sparse when that is smaller.
+#[derive(Debug, Clone)]
+enum Packed {
+    Dense(Vec<u8>),
+    Sparse {
+        row_ptr: Vec<u8>,
+        cols: Vec<u8>,
+        values: Vec<u8>,
+    },
+    Ell {
+        per_row: u16,
+        index_bits: u8,
+        cols: Vec<u8>,
+        values: Vec<u8>,
+    },
+}
+
+impl Packed {
+    fn bytes(&self) -> usize {
+        match self {
+            Packed::Dense(v) => v.len(),
+            Packed::Sparse {
+                row_ptr,
+                cols,
+                values,
+            } => row_ptr.len() + cols.len() + values.len(),
+            Packed::Ell { cols, values, .. } => cols.len() + values.len(),
+        }
+    }
+
+    fn storage(&self) -> Storage<'_> {
+        match self {
+            Packed::Dense(values) => Storage::Dense { values },
+            Packed::Sparse {
+                row_ptr,
+                cols,
+                values,
+            } => Storage::Sparse {
+                row_ptr,
+                cols,
+                values,
+            },
+            Packed::Ell {
+                per_row,
+                index_bits,
+                cols,
+                values,
+            } => Storage::Ell {
+                per_row: *per_row,
+                index_bits: *index_bits,
+                cols,
+                values,
+            },
+        }
+    }
+}
+
+/// Row-balanced storage of a `rows x cols` matrix: every row keeps as many entries as its
+/// fullest row (the others are padded with zero-valued entries), column indices at 4 bits
+/// for at most 16 columns, else 8; `None` for more than 256 columns.
+fn ell(w: &[i8], cols: usize, bits: u8) -> Option<Packed> {
+    let index_bits: u8 = match cols {
+        1..=16 => 4,
+        17..=256 => 8,
+        _ => return None,
+    };
+    let per_row = w
+        .chunks(cols)
+        .map(|r| r.iter().filter(|&&v| v != 0).count())
+        .max()
+        .unwrap_or(0);
+    let (mut idx, mut kept) = (Vec::new(), Vec::new());
+    for row in w.chunks(cols) {
+        let mut n = 0;
+        for (c, &v) in row.iter().enumerate() {
+            if v != 0 {
+                idx.push(c as u8);
+                kept.push(v);
+                n += 1;
+            }
+        }
+        for _ in n..per_row {
+            idx.push(0);
+            kept.push(0);
+        }
+    }
+    let cols = if index_bits == 4 {
+        idx.chunks(2)
+            .map(|p| p[0] | (p.get(1).copied().unwrap_or(0) << 4))
+            .collect()
+    } else {
+        idx
+    };
+    Some(Packed::Ell {
+        per_row: u16::try_from(per_row).ok()?,
+        index_bits,
+        cols,
+        values: pack(&kept, bits),
+    })
+}
+
+/// `values` packed at `bits` (8: one byte each; 4: two per byte, low nibble first).
+fn pack(values: &[i8], bits: u8) -> Vec<u8> {
+    if bits == 4 {
+        values
+            .chunks(2)
+            .map(|p| (p[0] as u8 & 0x0F) | (p.get(1).map_or(0, |&h| h as u8) << 4))
+            .collect()
+    } else {
+        values.iter().map(|&w| w as u8).collect()
+    }
+}
+
+/// The smallest storage of a `rows x cols` matrix (row-major `w`) at `bits` per weight:
+/// dense, row-balanced sparse ([`ell`]) or compressed sparse rows (u32 row pointers, u16
+/// column indices), when the zeros pay for the indices. Ties go to dense, then to ELL,
+/// which run faster.
+fn packed(w: &[i8], cols: usize, bits: u8) -> Packed {
+    let dense = Packed::Dense(pack(w, bits));
+    if cols == 0 || cols > usize::from(u16::MAX) + 1 {
+        return dense;
+    }
+    let best = match ell(w, cols, bits) {
+        Some(e) if e.bytes() < dense.bytes() => e,
+        _ => dense,
+    };
+    let mut row_ptr = vec![0u8; 4];
+    let (mut idx, mut kept) = (Vec::new(), Vec::new());
+    for row in w.chunks(cols) {
+        for (c, &v) in row.iter().enumerate() {
+            if v != 0 {
+                idx.extend_from_slice(&(c as u16).to_le_bytes());
+                kept.push(v);
+            }
+        }
+        row_ptr.extend_from_slice(&(kept.len() as u32).to_le_bytes());
+    }
+    let sparse = Packed::Sparse {
+        row_ptr,
+        cols: idx,
+        values: pack(&kept, bits),
+    };
+    if sparse.bytes() < best.bytes() {
+        sparse
+    } else {
+        best
+    }
+}
 
 fn le_bytes(v: &[i32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -34,15 +184,26 @@ pub fn encode(q: &QModel) -> Result<Vec<u8>> {
 /// [`encode`] with a membrane leak per layer: `leaks[i]` is the Q1.15 leak of layer `i`'s
 /// LIF neurons (`1 << 15` or a missing entry: no leak; see [`crate::snn::leak_bits`]).
 pub fn encode_leaky(q: &QModel, leaks: &[u16]) -> Result<Vec<u8>> {
-    let blobs: Vec<(Vec<u8>, Option<Vec<u8>>)> = q
+    let bits = q.format.bits;
+    let precision = if bits == 4 {
+        Precision::I4
+    } else {
+        Precision::I8
+    };
+    let lif_width = if q.format.membrane == 16 {
+        Width::I16
+    } else {
+        Width::I32
+    };
+    let blobs: Vec<(Packed, Option<Vec<u8>>)> = q
         .layers
         .iter()
         .map(|l| match l {
             QLayer::Synapse(s) => (
-                s.weights.iter().map(|&w| w as u8).collect(),
+                packed(&s.weights, s.outputs, bits),
                 s.bias.as_deref().map(le_bytes),
             ),
-            QLayer::AvgPool { .. } => (Vec::new(), None),
+            QLayer::AvgPool { .. } => (Packed::Dense(Vec::new()), None),
         })
         .collect();
     let thresholds: Vec<Vec<u8>> = q
@@ -92,7 +253,7 @@ pub fn encode_leaky(q: &QModel, leaks: &[u16]) -> Result<Vec<u8>> {
                             None => Leak::NONE,
                         },
                         reset: Reset::Subtract,
-                        membrane: Width::I32,
+                        membrane: lif_width,
                     }),
                     None => Neuron::Readout(Readout {
                         bias,
@@ -101,8 +262,8 @@ pub fn encode_leaky(q: &QModel, leaks: &[u16]) -> Result<Vec<u8>> {
                     }),
                 };
                 let weights = Weights {
-                    precision: Precision::I8,
-                    storage: Storage::Dense { values: w },
+                    precision,
+                    storage: w.storage(),
                 };
                 let outputs = narrow(s.outputs, "outputs", s.index)?;
                 match s.spec {
@@ -156,7 +317,7 @@ pub fn encode_leaky(q: &QModel, leaks: &[u16]) -> Result<Vec<u8>> {
     };
     let size: usize = blobs
         .iter()
-        .map(|(w, b)| w.len() + b.as_ref().map_or(0, Vec::len))
+        .map(|(w, b)| w.bytes() + b.as_ref().map_or(0, Vec::len))
         .sum::<usize>()
         + thresholds.iter().map(Vec::len).sum::<usize>()
         + 4096;

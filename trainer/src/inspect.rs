@@ -6,15 +6,16 @@ use ember_runtime::format::{Channelwise, Layer, Lif, Neuron, Storage, Weights};
 use ember_runtime::Model;
 
 fn weights(w: &Weights<'_>) -> String {
-    let (kind, bytes) = match w.storage {
-        Storage::Dense { values } => ("dense", values.len()),
-        Storage::Sparse {
-            row_ptr,
-            cols,
-            values,
-        } => ("sparse", row_ptr.len() + cols.len() + values.len()),
+    let kind = match w.storage {
+        Storage::Dense { .. } => "dense".to_string(),
+        Storage::Sparse { cols, .. } => format!("sparse (CSR, {} kept)", cols.len() / 2),
+        Storage::Ell {
+            per_row,
+            index_bits,
+            ..
+        } => format!("row-balanced (ELL, {per_row} per row, {index_bits}-bit indices)"),
     };
-    format!("{:?} {kind}, {bytes} B", w.precision)
+    format!("{:?} {kind}, {} B", w.precision, blob_len(w))
 }
 
 fn channelwise(c: &Channelwise<'_>) -> String {
@@ -105,7 +106,8 @@ pub fn describe(bytes: &[u8]) -> Result<String, ember_runtime::Error> {
     }
     let _ = writeln!(
         out,
-        "file {} B, weights {} B, arena {} B, classes {}",
+        "flash: file {} B (weights {} B); RAM: arena {} B (plus the firmware's stack and \
+         buffers, see `ember hil`); classes {}",
         bytes.len(),
         weight_bytes,
         model.arena_bytes(),
@@ -114,7 +116,8 @@ pub fn describe(bytes: &[u8]) -> Result<String, ember_runtime::Error> {
     Ok(out)
 }
 
-fn blob_len(w: &Weights<'_>) -> usize {
+/// Bytes of a weight matrix's blobs (values and indices).
+pub fn blob_len(w: &Weights<'_>) -> usize {
     match w.storage {
         Storage::Dense { values } => values.len(),
         Storage::Sparse {
@@ -122,5 +125,6 @@ fn blob_len(w: &Weights<'_>) -> usize {
             cols,
             values,
         } => row_ptr.len() + cols.len() + values.len(),
+        Storage::Ell { cols, values, .. } => cols.len() + values.len(),
     }
 }

@@ -10,6 +10,7 @@
 //! the [`surrogate`] gradients; [`pipeline`] chains them for the `ember` command.
 #![deny(missing_docs)]
 
+pub mod compress;
 pub mod convert;
 pub mod data;
 pub mod diet;

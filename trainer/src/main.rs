@@ -62,6 +62,23 @@ enum Command {
         /// --out (weights, optimiser state, epoch count); same result as an uninterrupted run.
         #[arg(long)]
         resume: bool,
+        /// Start from these weights (a checkpoint of the same layers) instead of a fresh
+        /// initialisation: fine-tune a trained ANN, e.g. with a recipe's [compress] pruning
+        /// and quantization-aware training.
+        #[arg(long, value_name = "CHECKPOINT")]
+        init: Option<PathBuf>,
+        /// Override [compress] sparsity: the fraction of weights pruned during training
+        /// (adds a [compress] section with its defaults if the recipe has none).
+        #[arg(long, value_name = "FRACTION")]
+        sparsity: Option<f64>,
+        /// Override [compress] bits: 8 or 4 bits per exported weight, trained
+        /// quantization-aware.
+        #[arg(long)]
+        bits: Option<u8>,
+        /// Override [compress] membrane: 16 or 32 bits per LIF membrane in the exported model
+        /// (16 halves the RAM; see `ember inspect` for the arena).
+        #[arg(long)]
+        membrane: Option<u8>,
     },
     /// Convert a trained checkpoint to an integer SNN and export it as an .ember file.
     ///
@@ -91,6 +108,9 @@ enum Command {
         /// choose conversion settings on these, not on the test set.
         #[arg(long)]
         holdout: Option<usize>,
+        /// Export with 16- or 32-bit LIF membranes (overrides [compress] membrane).
+        #[arg(long)]
+        membrane: Option<u8>,
     },
     /// DIET-SNN / hybrid STDB: convert a trained ANN checkpoint, fine-tune the spiking
     /// network with BPTT (weights, thresholds and leaks), export it and evaluate it.
@@ -363,14 +383,19 @@ fn run(command: Command, progress: bool) -> Result<()> {
             epochs,
             train_samples,
             resume,
+            init,
+            sparsity,
+            bits,
+            membrane,
         } => {
-            let recipe = Recipe::load(&recipe)?;
+            let recipe = Recipe::load(&recipe)?.with_compression(sparsity, bits, membrane)?;
             let opts = Options {
                 data: mnist_dir(data.as_deref())?,
                 epochs,
                 train_samples,
                 progress,
                 resume,
+                init,
             };
             let report = pipeline::train(&recipe, &opts, &out, "model.ember")?;
             print_summary(&report, &out.join("model.ember"));
@@ -383,14 +408,16 @@ fn run(command: Command, progress: bool) -> Result<()> {
             sweep_timesteps,
             sweep_samples,
             holdout,
+            membrane,
         } => {
-            let recipe = Recipe::load(&recipe)?;
+            let recipe = Recipe::load(&recipe)?.with_compression(None, None, membrane)?;
             let opts = Options {
                 data: mnist_dir(data.as_deref())?,
                 epochs: None,
                 train_samples: None,
                 progress,
                 resume: false,
+                init: None,
             };
             let net = ember_trainer::net::Net::load(&recipe, &checkpoint)?;
             let mnist = pipeline::load_data(&recipe, &opts.data)?;
@@ -445,6 +472,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 train_samples,
                 progress,
                 resume: false,
+                init: None,
             };
             let net = ember_trainer::net::Net::load(&recipe, &checkpoint)?;
             let mut mnist = pipeline::load_data(&recipe, &opts.data)?;
@@ -792,6 +820,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 train_samples: None,
                 progress,
                 resume: false,
+                init: None,
             };
             let model = out.join("ref-mlp.ember");
             let report = pipeline::train(&recipe, &opts, &out, "ref-mlp.ember")?;

@@ -128,7 +128,7 @@ impl Net {
                 (LayerSpec::Dense { .. }, Some(p)) => {
                     let flat = x.flatten_from(1).ctx("flatten")?;
                     let y = flat
-                        .matmul(&p.weight.as_tensor().t().ctx("dense")?)
+                        .matmul(&self.weight(i, p)?.t().ctx("dense")?)
                         .ctx("dense")?;
                     match &p.bias {
                         Some(b) => y.broadcast_add(b.as_tensor()).ctx("dense bias")?,
@@ -142,7 +142,7 @@ impl Net {
                     Some(p),
                 ) => {
                     let y = x
-                        .conv2d(p.weight.as_tensor(), *padding, *stride, 1, 1)
+                        .conv2d(&self.weight(i, p)?, *padding, *stride, 1, 1)
                         .ctx("conv")?;
                     match &p.bias {
                         Some(b) => y
@@ -167,6 +167,20 @@ impl Net {
             }
         }
         Ok(outs)
+    }
+
+    /// Layer `i`'s weights as the forward pass uses them: fake-quantized to the exported grid
+    /// when the recipe trains quantization-aware ([`crate::compress`]), else as they are.
+    pub fn weight(&self, i: usize, p: &Params) -> Result<Tensor> {
+        match &self.recipe.compress {
+            Some(c) if c.qat => {
+                // The readout always has one scale (see crate::quantize).
+                let last = i + 1 == self.recipe.layers.len();
+                let per_channel = self.recipe.convert.per_channel && !last;
+                crate::compress::fake_quant(p.weight.as_tensor(), c.bits, per_channel)
+            }
+            _ => Ok(p.weight.as_tensor().clone()),
+        }
     }
 
     /// Writes the parameters as safetensors (`layers.{i}.weight`, `layers.{i}.bias`),

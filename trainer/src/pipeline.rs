@@ -26,6 +26,8 @@ pub struct Options {
     pub progress: bool,
     /// Continue an interrupted `ember train` from the checkpoint in its output directory.
     pub resume: bool,
+    /// Start `ember train` from this checkpoint's weights instead of a fresh initialisation.
+    pub init: Option<PathBuf>,
 }
 
 /// Loads MNIST and checks that its images fit the recipe.
@@ -55,7 +57,13 @@ pub fn train(recipe: &Recipe, opts: &Options, out: &Path, model_name: &str) -> R
         data.train.truncate(n);
     }
     let epochs = opts.epochs.unwrap_or(recipe.train.epochs);
-    let net = Net::init(recipe)?;
+    let net = match &opts.init {
+        Some(path) => {
+            tracing::info!(checkpoint = %path.display(), "starting from trained weights");
+            Net::load(recipe, path)?
+        }
+        None => Net::init(recipe)?,
+    };
     tracing::info!(recipe = %recipe.path.display(), samples = data.train.len(), epochs, "training the ANN");
     let start = Instant::now();
     let ckpt = Some(crate::train::Checkpoints {
@@ -175,12 +183,9 @@ pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<R
         .iter()
         .zip(&q.layers)
         .filter_map(|(s, q)| match (s, q) {
-            (crate::convert::SnnLayer::Synapse(s), QLayer::Synapse(q)) => Some(LayerConversion {
-                layer: s.index,
-                theta: s.threshold,
-                scale: q.scale.clone(),
-                threshold: q.threshold.clone(),
-            }),
+            (crate::convert::SnnLayer::Synapse(s), QLayer::Synapse(q)) => {
+                Some(LayerConversion::new(s, q, snn.format.bits))
+            }
             _ => None,
         })
         .collect();

@@ -1,9 +1,10 @@
-//! Integer network: int8 weights with one scale per layer (or, for LIF layers with
+//! Integer network: int8 (or int4) weights with one scale per layer (or, for LIF layers with
 //! `per_channel`, one per output channel), integer thresholds and biases in the same units,
 //! weights permuted into the runtime's layouts.
 //!
 //! For a synaptic layer with effective weights `W'` (see [`crate::convert`]), the scale is
-//! `s = 127 / max|W'|`; the runtime then stores `round(W' s)`, threshold `round(theta s)`
+//! `s = 127 / max|W'|` (int4: `7 / max|W'|`; with 16-bit membranes capped by the threshold,
+//! see [`crate::compress::Format::scale`]); the runtime then stores `round(W' s)`, threshold `round(theta s)`
 //! (at least 1) and bias `round(b s)`, so membranes count in units of `1/s` activation.
 //! Per channel, `s_c = 127 / max|W'_c|` over channel `c`'s weights, and its threshold and
 //! bias use `s_c`: each channel's membrane has its own unit, which costs nothing in the
@@ -12,6 +13,7 @@
 //! `inputs x outputs` with inputs in HWC order; conv weights rows `(ky, kx, c_in)` by columns
 //! `c_out`.
 
+use crate::compress::Format;
 use crate::convert::{Snn, SnnLayer, Synapse};
 use crate::error::{Error, Result};
 use crate::recipe::LayerSpec;
@@ -59,9 +61,11 @@ pub struct QModel {
     pub input: [usize; 3],
     /// Layers in order.
     pub layers: Vec<QLayer>,
+    /// Weight bits (the values above are within its range) and membrane width.
+    pub format: Format,
 }
 
-/// Quantizes every layer of `snn` to int8 weights.
+/// Quantizes every layer of `snn` to its format's weights (int8 or int4 values).
 pub fn quantize(snn: &Snn) -> Result<QModel> {
     let layers = snn
         .layers
@@ -69,11 +73,13 @@ pub fn quantize(snn: &Snn) -> Result<QModel> {
         .map(|l| match l {
             SnnLayer::AvgPool { kernel } => Ok(QLayer::AvgPool { kernel: *kernel }),
             SnnLayer::Synapse(s) => {
-                quantize_synapse(s, snn.per_channel && s.threshold.is_some()).map(QLayer::Synapse)
+                quantize_synapse(s, snn.per_channel && s.threshold.is_some(), snn.format)
+                    .map(QLayer::Synapse)
             }
         })
         .collect::<Result<_>>()?;
     Ok(QModel {
+        format: snn.format,
         name: snn.name.clone(),
         timesteps: snn.timesteps,
         input: snn.input,
@@ -83,7 +89,7 @@ pub fn quantize(snn: &Snn) -> Result<QModel> {
 
 /// Output channel of each weight in candle's layout (dense `(out, in)`, conv
 /// `(co, ci, k, k)`): weights are stored output-major, `per` weights each.
-fn scales(s: &Synapse, per_channel: bool) -> Result<Vec<f32>> {
+fn scales(s: &Synapse, per_channel: bool, fmt: Format) -> Result<Vec<f32>> {
     let outputs = s.weight_shape.first().copied().unwrap_or(1).max(1);
     let per = s.weight.len() / outputs;
     let groups: Vec<&[f32]> = if per_channel && per > 0 {
@@ -103,19 +109,20 @@ fn scales(s: &Synapse, per_channel: bool) -> Result<Vec<f32>> {
         .map(|g| {
             // A channel whose weights are all zero keeps the layer's scale.
             let m = g.iter().fold(0.0f32, |m, w| m.max(w.abs()));
-            127.0 / if m > 0.0 { m } else { layer_max }
+            fmt.scale(if m > 0.0 { m } else { layer_max }, s.threshold)
         })
         .collect())
 }
 
-fn quantize_synapse(s: &Synapse, per_channel: bool) -> Result<QSynapse> {
+fn quantize_synapse(s: &Synapse, per_channel: bool, fmt: Format) -> Result<QSynapse> {
     let err = |message: &str| Error::Convert {
         layer: s.index,
         message: message.into(),
     };
-    let scale = scales(s, per_channel)?;
+    let scale = scales(s, per_channel, fmt)?;
     let sc = |o: usize| scale[if scale.len() == 1 { 0 } else { o }];
-    let q = |w: f32, o: usize| (w * sc(o)).round().clamp(-127.0, 127.0) as i8;
+    let qmax = fmt.qmax();
+    let q = |w: f32, o: usize| (w * sc(o)).round().clamp(-qmax, qmax) as i8;
     let [ci, ih, iw] = s.input;
     let (outputs, weights) = match s.spec {
         LayerSpec::Dense { outputs, .. } => {

@@ -43,6 +43,10 @@ pub struct Recipe {
     /// DIET-SNN / hybrid STDB fine-tuning after conversion ([`crate::diet`]); absent: none.
     #[serde(default)]
     pub diet: Option<crate::diet::DietSpec>,
+    /// Pruning, quantization-aware training and export widths ([`crate::compress`]); absent:
+    /// dense int8 weights, 32-bit membranes.
+    #[serde(default)]
+    pub compress: Option<crate::compress::CompressSpec>,
     /// Where the recipe was read from (for error messages).
     #[serde(skip)]
     pub path: PathBuf,
@@ -333,7 +337,36 @@ impl Recipe {
         if let Some(d) = &self.diet {
             d.check().map_err(|m| self.err(format!("diet: {m}")))?;
         }
+        if let Some(c) = &self.compress {
+            c.check(self.layers.len())
+                .map_err(|m| self.err(format!("compress: {m}")))?;
+        }
         self.shapes().map(|_| ())
+    }
+
+    /// This recipe with its `[compress]` sparsity, bits and/or membrane width replaced (a
+    /// default section added if it has none), checked again.
+    pub fn with_compression(
+        mut self,
+        sparsity: Option<f64>,
+        bits: Option<u8>,
+        membrane: Option<u8>,
+    ) -> Result<Recipe> {
+        if sparsity.is_none() && bits.is_none() && membrane.is_none() {
+            return Ok(self);
+        }
+        let c = self.compress.get_or_insert_with(Default::default);
+        if let Some(s) = sparsity {
+            c.sparsity = s;
+        }
+        if let Some(b) = bits {
+            c.bits = b;
+        }
+        if let Some(m) = membrane {
+            c.membrane = m;
+        }
+        self.check()?;
+        Ok(self)
     }
 
     /// Output shape `[channels, height, width]` of every layer (dense: `[n, 1, 1]`).

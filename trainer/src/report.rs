@@ -49,6 +49,29 @@ pub struct LayerConversion {
     pub scale: Vec<f32>,
     /// Integer threshold stored in the model: one, or one per output channel.
     pub threshold: Option<Vec<i32>>,
+    /// Bits per stored weight (8 or 4).
+    pub weight_bits: u8,
+    /// Fraction of the integer weights that are zero (pruned, or rounded to zero).
+    pub sparsity: f64,
+}
+
+impl LayerConversion {
+    /// The figures of converted layer `s`, quantized as `q` at `weight_bits`.
+    pub fn new(
+        s: &crate::convert::Synapse,
+        q: &crate::quantize::QSynapse,
+        weight_bits: u8,
+    ) -> LayerConversion {
+        let zeros = q.weights.iter().filter(|&&w| w == 0).count();
+        LayerConversion {
+            layer: s.index,
+            theta: s.threshold,
+            scale: q.scale.clone(),
+            threshold: q.threshold.clone(),
+            weight_bits,
+            sparsity: zeros as f64 / q.weights.len().max(1) as f64,
+        }
+    }
 }
 
 /// Everything `ember train` / `ember convert` measured.

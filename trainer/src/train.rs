@@ -193,6 +193,7 @@ pub fn train_with(
 ) -> Result<TrainStats> {
     let t = &net.recipe.train;
     let mut opt = Adam::new(net.vars())?;
+    let mut pruner = crate::compress::Pruner::new(net)?;
     let mut first_epoch = 0;
     if let Some(c) = ckpt.filter(|c| c.resume) {
         let path = c.dir.join(PROGRESS);
@@ -215,6 +216,10 @@ pub fn train_with(
             dst.set(src.as_tensor()).ctx("restoring weights")?;
         }
         opt.load(&c.dir.join(OPTIMIZER), p.steps)?;
+        if let Some(pr) = pruner.as_mut() {
+            pr.load(&c.dir.join(crate::compress::MASKS))?;
+            pr.apply(net)?;
+        }
         first_epoch = p.epochs_done;
         tracing::info!(dir = %c.dir.display(), epochs_done = first_epoch, "resuming");
     }
@@ -256,6 +261,9 @@ pub fn train_with(
             let loss = candle_nn::loss::cross_entropy(&logits, &y).ctx("loss")?;
             let lr = t.schedule.rate(t.lr, opt.steps, total_steps);
             opt.step(&loss, lr)?;
+            if let Some(pr) = pruner.as_mut() {
+                pr.after_step(net, opt.steps, total_steps)?;
+            }
             let pred = logits
                 .argmax(1)
                 .ctx("argmax")?
@@ -291,6 +299,9 @@ pub fn train_with(
         if let Some(c) = ckpt {
             net.save(&c.dir.join(CHECKPOINT))?;
             opt.save(&c.dir.join(OPTIMIZER))?;
+            if let Some(pr) = &pruner {
+                pr.save(&c.dir.join(crate::compress::MASKS))?;
+            }
             let p = Progress {
                 epochs_done: epoch + 1,
                 epochs,

@@ -26,6 +26,7 @@ fn quiet_options() -> Options {
         train_samples: None,
         progress: false,
         resume: false,
+        init: None,
     }
 }
 
