@@ -1,4 +1,4 @@
-//! Kernels for the common case: int8 weights stored dense, 32-bit membranes, and a timestep
+//! Kernels for the common case: int8 weights (dense or Ell), 32-bit membranes, and a timestep
 //! in which no addition can saturate (the engine checks `max|membrane| + bound` first, see
 //! `model::Plan::bound`). Without saturation the order of the additions does not change the
 //! result, so these kernels regroup them; they give the bits of the scalar definition in
@@ -13,7 +13,11 @@
 //! - narrow dense layers (10 to [`NARROW_MAX`] outputs: readouts) go through
 //!   [`dense_windows`]: it scans the events once per window of 10 outputs and keeps the
 //!   window's ten sums in five registers for the whole timestep, then adds them to the
-//!   membranes once. Per event that is two word loads and a halfword load for ten weights.
+//!   membranes once. Per event that is two word loads and a halfword load for ten weights;
+//! - int8 Ell layers (row-balanced sparse) add, per input pixel and kernel offset (or once
+//!   for a dense layer), the rows of all the non-zero events in one call
+//!   (`EllI8::add_events_unsaturated`), which walks the consecutive rows' entries without a
+//!   multiplication per row; the same on every target.
 //!
 //! Other targets (the host) add each event's row in plain loops, which their compilers
 //! vectorise better ([`add_row_plain`]). Both give the same results: the unit tests at the end
@@ -30,6 +34,7 @@
 
 use crate::format::{ConvGeometry, Precision, Storage, Weights};
 use crate::model::{Dims, Plan};
+use crate::weights::EllI8;
 
 /// Whether to use the kernels shaped for Cortex-M (see the module documentation).
 const CORTEX_M: bool = cfg!(target_arch = "arm");
@@ -45,8 +50,9 @@ const NARROW_MAX: usize = 2 * WINDOW;
 /// to 255, goes through [`dense_rows`]).
 const NARROW_MAX_ACT: u32 = 16;
 
-/// Adds one timestep's events of a synaptic layer to its membranes when the layer has dense
-/// int8 weights (`None` otherwise, for the general kernels); returns the synaptic operations.
+/// Adds one timestep's events of a synaptic layer to its membranes when the layer has int8
+/// weights, dense or Ell (`None` otherwise, for the general kernels); returns the synaptic
+/// operations.
 /// The caller has checked that no addition can saturate. `mem` holds the output rows
 /// `window` (first, count) of a convolution (the whole map: `(0, output height)`); a dense
 /// layer's output is one row.
@@ -58,6 +64,12 @@ pub(crate) fn events(
     events: &[u8],
     mem: &mut [i32],
 ) -> Option<u64> {
+    if let Some(rows) = EllI8::of(weights) {
+        return Some(match conv {
+            Some(g) => sparse_conv(&rows, g, plan.input, plan.output, window, events, mem),
+            None => rows.add_events_unsaturated(0, events, mem),
+        });
+    }
     let Weights {
         precision: Precision::I8,
         storage: Storage::Dense { values },
@@ -202,6 +214,53 @@ fn conv<const TUNED: bool>(
                     let rows = chans.iter().zip(rows.chunks_exact(out.c));
                     add_events::<TUNED>(m, rows.map(|(&v, row)| (v, row)));
                     ops += active * out.c as u64;
+                }
+            }
+        }
+        x += 1;
+        if x == inp.w {
+            (x, y) = (0, y + 1);
+            kys = kernel_rows(y, (k, s, p), (first, count));
+        }
+    }
+    ops
+}
+
+/// [`conv`] for sparse rows (int8 Ell), in its Cortex-M order: input pixel by input pixel,
+/// kernel offset by offset, the rows of the pixel's events into the output pixel's
+/// membranes (found once for all the pixel's events).
+#[inline(never)]
+fn sparse_conv(
+    rows: &EllI8<'_>,
+    (k, s, p): ConvGeometry,
+    inp: Dims,
+    out: Dims,
+    (first, count): (usize, usize),
+    events: &[u8],
+    mem: &mut [i32],
+) -> u64 {
+    let (k, s, p) = (k as usize, s as usize, p as usize);
+    let mut ops = 0u64;
+    let ys = input_rows((k, s, p), inp.h, (first, count));
+    let row = inp.w * inp.c;
+    let events = events.get(ys.start * row..ys.end * row).unwrap_or_default();
+    let (mut y, mut x) = (ys.start, 0);
+    let mut kys = kernel_rows(y, (k, s, p), (first, count));
+    for chans in events.chunks_exact(inp.c) {
+        if chans.iter().any(|&v| v != 0) {
+            for ky in kys.clone() {
+                let Some(oy) = out_index(y, ky, s, p, out.h) else {
+                    continue;
+                };
+                for kx in 0..k {
+                    let Some(ox) = out_index(x, kx, s, p, out.w) else {
+                        continue;
+                    };
+                    let o = (oy.wrapping_sub(first) * out.w + ox) * out.c;
+                    let Some(m) = mem.get_mut(o..o + out.c) else {
+                        continue;
+                    };
+                    ops += rows.add_events_unsaturated((ky * k + kx) * inp.c, chans, m);
                 }
             }
         }

@@ -64,7 +64,7 @@ pub(crate) trait Rows {
     fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32;
 
     /// Whether unsaturated steps with 32-bit membranes never come here: `fast` takes them
-    /// (dense int8 weights). Kernels then compile only their saturating variant, which gives
+    /// (int8 weights, dense or Ell). Kernels then compile only their saturating variant, which gives
     /// the same results, and the firmware stays smaller.
     const FAST_I32: bool = false;
 
@@ -84,9 +84,10 @@ pub(crate) trait WithRows {
 /// Every row format would get its own copy of every kernel (dense and convolution, each
 /// membrane width, saturating or not: about 5 KB of Cortex-M0 code per format). To keep the
 /// firmware small only the formats that trained networks use most, int8 weights stored
-/// dense or row-balanced sparse (Ell), get theirs, with the row addition inlined; the others
-/// (int4 and int16 weights, CSR) share one saturating copy through [`Shared`], whose row
-/// addition is a call that branches on the format and then runs that format's own loop.
+/// dense or row-balanced sparse (Ell), get theirs, with the row addition inlined (and their
+/// unsaturated steps with 32-bit membranes go to `fast`); the others (int4 and int16
+/// weights, CSR) share one saturating copy through [`Shared`], whose row addition is a call
+/// that branches on the format and then runs that format's own loop.
 pub(crate) fn with_rows<K: WithRows>(w: &Weights<'_>, cols: usize, kernel: K) -> u64 {
     match (w.storage, w.precision) {
         (Storage::Dense { values }, Precision::I8) => kernel.run(DenseI8 { values, cols }),
@@ -307,7 +308,7 @@ impl Rows for SparseAny<'_> {
 /// `r * per_row .. (r + 1) * per_row` of both blobs. Each row addition branches once on the
 /// index width, then runs a loop for that width, two entries per index byte when 4-bit.
 #[derive(Clone, Copy)]
-struct Ell<'a> {
+pub(crate) struct Ell<'a> {
     per_row: usize,
     /// 4-bit column indices (else 8-bit).
     four: bool,
@@ -324,9 +325,107 @@ fn put<M: Membrane, const SAT: bool>(out: &mut [M], c: usize, v: i32, w: i32) {
 }
 
 /// Ell with int8 weights.
-struct EllI8<'a>(Ell<'a>);
+pub(crate) struct EllI8<'a>(Ell<'a>);
+
+impl<'a> EllI8<'a> {
+    /// The rows of `w` when it holds int8 weights stored as Ell.
+    pub(crate) fn of(w: &Weights<'a>) -> Option<Self> {
+        match *w {
+            Weights {
+                precision: Precision::I8,
+                storage:
+                    Storage::Ell {
+                        per_row,
+                        index_bits,
+                        cols,
+                        values,
+                    },
+            } => Some(EllI8(Ell {
+                per_row: per_row as usize,
+                four: index_bits == 4,
+                idx: cols,
+                values,
+            })),
+            _ => None,
+        }
+    }
+
+    /// [`Rows::add`] without saturation into 32-bit membranes, not inlined: `fast`'s loops
+    /// around it keep many values live, and the row's loop runs faster in a function of its
+    /// own than spilling them.
+    #[inline(never)]
+    pub(crate) fn add_unsaturated(&self, row: usize, v: i32, out: &mut [i32]) -> u32 {
+        self.add::<i32, false>(row, v, out)
+    }
+
+    /// Adds the rows `first + i` of the non-zero events `events[i]`, scaled by them, without
+    /// saturation into 32-bit membranes: a dense layer's events (`first` 0) or one input
+    /// pixel's through one kernel offset in `fast`. Consecutive rows follow each other in the
+    /// blobs, so the loops walk them without a multiplication or a call per row. Returns the
+    /// synaptic operations.
+    #[inline(never)]
+    pub(crate) fn add_events_unsaturated(
+        &self,
+        first: usize,
+        events: &[u8],
+        out: &mut [i32],
+    ) -> u64 {
+        let Ell {
+            per_row: n,
+            four,
+            idx,
+            values,
+        } = self.0;
+        if n == 0 {
+            return 0;
+        }
+        let mut active = 0u64;
+        let add = |m: Option<&mut i32>, v: i32, b: u8| {
+            if let Some(m) = m {
+                *m += v * (b as i8 as i32);
+            }
+        };
+        let values = values.get(first * n..).unwrap_or_default();
+        if !four {
+            let idx = idx.get(first * n..).unwrap_or_default();
+            let rows = idx.chunks_exact(n).zip(values.chunks_exact(n));
+            for (&v, (ix, w)) in events.iter().zip(rows) {
+                if v != 0 {
+                    active += 1;
+                    for (&c, &b) in ix.iter().zip(w) {
+                        add(out.get_mut(c as usize), v as i32, b);
+                    }
+                }
+            }
+        } else if n % 2 == 0 {
+            // Every row starts on a whole index byte: two columns per byte.
+            let idx = idx.get(first * n / 2..).unwrap_or_default();
+            let rows = idx.chunks_exact(n / 2).zip(values.chunks_exact(n));
+            for (&v, (ix, w)) in events.iter().zip(rows) {
+                if v != 0 {
+                    active += 1;
+                    for (&c, b) in ix.iter().zip(w.chunks_exact(2)) {
+                        add(out.get_mut((c & 0xF) as usize), v as i32, b[0]);
+                        add(out.get_mut((c >> 4) as usize), v as i32, b[1]);
+                    }
+                }
+            }
+        } else {
+            for (r, &v) in events.iter().enumerate() {
+                if v != 0 {
+                    active += 1;
+                    self.add_unsaturated(first + r, v as i32, out);
+                }
+            }
+        }
+        active * n as u64
+    }
+}
 
 impl Rows for EllI8<'_> {
+    // `fast` takes the unsaturated steps with 32-bit membranes.
+    const FAST_I32: bool = true;
+
     #[inline(always)]
     fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let Ell {
