@@ -13,6 +13,7 @@
 //! where they fail.
 
 use ember_hil::{qemu, Board, Firmware, HilError, Options, Samples};
+use ember_runtime::format::{Layer, Storage, Width};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -432,4 +433,220 @@ fn stdp_400_on_qemu_lm3s6965() {
         "{} bytes of RAM",
         report.ram_bytes
     );
+}
+
+/// xorshift32: the weights of the test models below, the same on every run.
+struct Draw(u32);
+
+impl Draw {
+    fn int(&mut self, lo: i32, hi: i32) -> i32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        lo + (self.0 % (hi - lo + 1) as u32) as i32
+    }
+}
+
+/// REF-CONV's shape with deterministic random int8 weights in -40..=40, written to
+/// `dir/NAME.ember`: 28x28x1 direct input, conv3x3 1->16 pad 1 LIF, avgpool 2, conv3x3
+/// 16->32 pad 1 LIF, avgpool 2, dense 1568->10 readout, T=4, membranes of `width`, the two
+/// LIF layers' thresholds `th`. With `ell`, each row of every synaptic layer keeps its
+/// `cols / 5` largest weights (80 % pruned), stored row-balanced sparse (`Storage::Ell`)
+/// with 4-bit column indices where the layer has at most 16 columns, 8-bit otherwise.
+fn ref_conv_shaped(dir: &Path, name: &str, width: Width, ell: bool, th: [i32; 2]) -> PathBuf {
+    use ember_runtime::format::*;
+    let mut draw = Draw(0x2545_F491 ^ ell as u32);
+    // (rows, columns) of the three weight matrices.
+    let shapes = [(9, 16), (144, 32), (1568, 10)];
+    let mut blobs: Vec<(Vec<u8>, Vec<u8>, u16, u8)> = vec![];
+    for (rows, cols) in shapes {
+        let w: Vec<i32> = (0..rows * cols).map(|_| draw.int(-40, 40)).collect();
+        if !ell {
+            blobs.push((w.iter().map(|&v| v as i8 as u8).collect(), vec![], 0, 0));
+            continue;
+        }
+        let keep = cols / 5;
+        let (mut idx, mut values) = (vec![], vec![]);
+        for row in w.chunks(cols) {
+            let mut order: Vec<usize> = (0..cols).collect();
+            order.sort_by_key(|&c| std::cmp::Reverse(row[c].abs()));
+            let mut kept = order[..keep].to_vec();
+            kept.sort();
+            idx.extend(kept.iter().copied());
+            values.extend(kept.iter().map(|&c| row[c] as i8 as u8));
+        }
+        let bits = if cols <= 16 { 4 } else { 8 };
+        let idx = if bits == 4 {
+            idx.chunks(2)
+                .map(|p| p[0] as u8 | (*p.get(1).unwrap_or(&0) as u8) << 4)
+                .collect()
+        } else {
+            idx.iter().map(|&c| c as u8).collect()
+        };
+        blobs.push((values, idx, keep as u16, bits));
+    }
+    fn weights((values, idx, per_row, bits): &(Vec<u8>, Vec<u8>, u16, u8)) -> Weights<'_> {
+        let storage = match bits {
+            0 => Storage::Dense { values },
+            _ => Storage::Ell {
+                per_row: *per_row,
+                index_bits: *bits,
+                cols: idx,
+                values,
+            },
+        };
+        Weights {
+            precision: Precision::I8,
+            storage,
+        }
+    }
+    let lif = |threshold| {
+        Neuron::Lif(Lif {
+            threshold: Channelwise::Uniform(threshold),
+            bias: Channelwise::Uniform(0),
+            leak: Leak::NONE,
+            reset: Reset::Subtract,
+            membrane: width,
+        })
+    };
+    let conv = |out_channels, b, neuron| {
+        Layer::Conv2d(Conv2d {
+            out_channels,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            weights: weights(b),
+            neuron,
+        })
+    };
+    let pool = Layer::AvgPool(Pool {
+        kernel: 2,
+        stride: 2,
+    });
+    let readout = Neuron::Readout(Readout {
+        bias: Channelwise::Uniform(0),
+        leak: Leak::NONE,
+        membrane: width,
+    });
+    let mut layers = heapless::Vec::new();
+    for l in [
+        conv(16, &blobs[0], lif(th[0])),
+        pool.clone(),
+        conv(32, &blobs[1], lif(th[1])),
+        pool,
+        Layer::Dense(Dense {
+            outputs: 10,
+            weights: weights(&blobs[2]),
+            neuron: readout,
+        }),
+    ] {
+        layers.push(l).unwrap();
+    }
+    let desc = ModelDesc {
+        name,
+        timesteps: 4,
+        input: Input {
+            shape: Shape {
+                height: 28,
+                width: 28,
+                channels: 1,
+            },
+            encoding: Encoding::Direct,
+        },
+        layers,
+    };
+    let mut bytes = vec![0u8; 1 << 17];
+    let n = encode(&desc, &mut bytes).unwrap();
+    let path = dir.join(format!("{name}.ember"));
+    std::fs::write(&path, &bytes[..n]).unwrap();
+    path
+}
+
+/// Host runtime spike counts of `model`'s two LIF layers (0 and 2) over `samples`, summed.
+fn host_spikes(model: &Path, samples: &Samples) -> (u64, u64) {
+    let bytes = std::fs::read(model).unwrap();
+    let model = ember_runtime::Model::from_bytes(&bytes).unwrap();
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let mut engine = ember_runtime::Engine::new(&model, &mut arena).unwrap();
+    let (mut first, mut second) = (0, 0);
+    for i in 0..samples.len() {
+        let out = engine.run(samples.input(i)).unwrap();
+        (first, second) = (first + out.spikes[0] as u64, second + out.spikes[2] as u64);
+    }
+    (first, second)
+}
+
+/// Samples of the two REF-CONV-shaped runs: a few dozen MNIST test images.
+const REF_CONV_SAMPLES: usize = 30;
+/// Bound on those runs (about 4 M instructions per inference).
+const REF_CONV_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// REF-CONV's shape with 16-bit membranes fits the lm3s6965's 64 KiB of RAM (the
+/// direct-input current recomputed at every step, the LIF layers' spikes pooled as they
+/// fire, transient maps sharing bytes: a 42,620-byte arena) and gives exactly the host
+/// runtime's results on 30 MNIST images.
+#[test]
+fn ref_conv_16bit_on_qemu_lm3s6965() {
+    if !qemu_or_skip("ref_conv_16bit_on_qemu_lm3s6965") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = ref_conv_shaped(dir.path(), "ref-conv-16bit", Width::I16, false, [8000, 200]);
+    let bytes = std::fs::read(&model).unwrap();
+    let arena = ember_runtime::Model::from_bytes(&bytes)
+        .unwrap()
+        .arena_bytes();
+    assert_eq!(arena, 42_620);
+    let samples = Samples::mnist_test(&repo().join("data/mnist-small"), REF_CONV_SAMPLES).unwrap();
+    let (first, second) = host_spikes(&model, &samples);
+    assert!(first > 10_000 && second > 10_000, "spikes {first} {second}");
+    let report = ember_hil::run(Board::QemuLm3s6965, &model, &samples, REF_CONV_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("REF-CONV 16-bit on qemu-lm3s6965: {report:?}");
+    assert_eq!(report.agreement, 1.0, "{:?}", report.first_disagreement);
+    assert_eq!(report.board_accuracy, report.host_accuracy);
+    assert!(
+        report.ram_bytes <= 64 * 1024,
+        "{} bytes of RAM",
+        report.ram_bytes
+    );
+}
+
+/// REF-CONV's shape with its three weight matrices pruned to 20 % per row and stored as
+/// Ell (4-bit column indices for the 16- and 10-column layers, 8-bit for the 32-column one;
+/// 32-bit membranes, so the int8 Ell kernels run both saturating and not) gives exactly the
+/// host runtime's results on qemu-mps2-an386.
+#[test]
+fn ref_conv_ell_on_qemu_mps2_an386() {
+    if !qemu_or_skip("ref_conv_ell_on_qemu_mps2_an386") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = ref_conv_shaped(dir.path(), "ref-conv-ell", Width::I32, true, [3000, 60]);
+    let bytes = std::fs::read(&model).unwrap();
+    let loaded = ember_runtime::Model::from_bytes(&bytes).unwrap();
+    let bits: Vec<u8> = loaded
+        .desc()
+        .layers
+        .iter()
+        .filter_map(|l| match l {
+            Layer::Conv2d(c) => Some(c.weights.storage),
+            Layer::Dense(d) => Some(d.weights.storage),
+            _ => None,
+        })
+        .map(|s| match s {
+            Storage::Ell { index_bits, .. } => index_bits,
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(bits, [4, 8, 4]);
+    let samples = Samples::mnist_test(&repo().join("data/mnist-small"), REF_CONV_SAMPLES).unwrap();
+    let (first, second) = host_spikes(&model, &samples);
+    assert!(first > 10_000 && second > 10_000, "spikes {first} {second}");
+    let report = ember_hil::run(Board::QemuMps2An386, &model, &samples, REF_CONV_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("REF-CONV Ell on qemu-mps2-an386: {report:?}");
+    assert_eq!(report.agreement, 1.0, "{:?}", report.first_disagreement);
+    assert_eq!(report.board_accuracy, report.host_accuracy);
+    assert!(report.sops_per_inference > 0.0);
 }
