@@ -9,8 +9,9 @@
 //! `masks.safetensors` beside the checkpoint and `--resume` restores them.
 //!
 //! Which weights go is decided by a score per weight: the weight's magnitude by default;
-//! [`select`] takes any score, so pruning by measured pre/post spike correlation (the STDP
-//! networks' criterion) uses the same selection. Three scopes:
+//! [`select`] takes any score: the unsupervised STDP network ([`crate::stdp`]) prunes each
+//! neuron's synapses with it, scored by their learned weight (its pre/post spike correlation),
+//! and a measured correlation can be passed the same way. Three scopes:
 //! - `layer`: each prunable layer loses `sparsity` of its weights;
 //! - `global`: one magnitude threshold over all prunable layers (layers with larger weights
 //!   keep more);

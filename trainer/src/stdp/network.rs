@@ -270,21 +270,30 @@ impl Network {
     }
 
     /// Prunes the weakest live synapses of every neuron up to `sparsity` of its inputs and
-    /// snaps the rest to `levels` levels in [0, w_max] (when `levels` > 1).
+    /// snaps the rest to `levels` levels in [0, w_max] (when `levels` > 1). The selection is
+    /// [`crate::compress::select`] with the learned weight as the score (after STDP it
+    /// measures how often the input fired just before the neuron); pruned synapses score
+    /// lowest, so they stay pruned.
     pub fn prune_and_quantize(&mut self, sparsity: f32, levels: u32) {
         let m = self.cfg.inputs;
-        let keep = m - ((sparsity.clamp(0.0, 1.0) * m as f32) as usize).min(m);
-        let mut order: Vec<usize> = (0..m).collect();
         for j in 0..self.cfg.neurons {
             let row = &mut self.w[j * m..(j + 1) * m];
             let alive = &mut self.alive[j * m..(j + 1) * m];
-            order.sort_by(|&a, &b| {
-                let key = |i: usize| if alive[i] { row[i] } else { f32::NEG_INFINITY };
-                key(b).total_cmp(&key(a))
-            });
-            for &i in &order[keep..] {
-                alive[i] = false;
-                row[i] = 0.0;
+            let scores: Vec<f32> = row
+                .iter()
+                .zip(alive.iter())
+                .map(|(&w, &a)| if a { w } else { f32::NEG_INFINITY })
+                .collect();
+            let keep = crate::compress::select(
+                &[(&scores, 1)],
+                f64::from(sparsity.clamp(0.0, 1.0)),
+                crate::compress::Scope::Layer,
+            );
+            for ((w, a), k) in row.iter_mut().zip(alive.iter_mut()).zip(&keep[0]) {
+                if !k {
+                    *a = false;
+                    *w = 0.0;
+                }
             }
         }
         if levels > 1 {
