@@ -63,11 +63,16 @@ enum Drive<'x> {
 /// Disjoint views of the arena's `regions` (the planner never overlaps two regions one step
 /// uses); an empty region gives an empty slice.
 fn split<const N: usize>(arena: &mut [u8], regions: [Region; N]) -> [&mut [u8]; N] {
+    // The regions' indices by offset (insertion sort: a handful, mostly in order already).
     let mut order = [0usize; N];
-    for (i, o) in order.iter_mut().enumerate() {
-        *o = i;
+    for i in 0..N {
+        let mut j = i;
+        while j > 0 && regions[order[j - 1]].off > regions[i].off {
+            order[j] = order[j - 1];
+            j -= 1;
+        }
+        order[j] = i;
     }
-    order.sort_unstable_by_key(|&i| regions[i].off);
     let mut out: [&mut [u8]; N] = core::array::from_fn(|_| <&mut [u8]>::default());
     let (mut rest, mut at) = (arena, 0usize);
     for i in order {
@@ -265,18 +270,7 @@ fn direct_rows(
     window: (usize, usize),
     cur: &mut [i32],
 ) -> u64 {
-    if let Some(macs) = fast::events(weights, conv, plan, window, input, cur) {
-        return macs;
-    }
-    let kernel = Scatter {
-        conv,
-        plan,
-        window,
-        events: input,
-        mem: cur,
-        saturate: false,
-    };
-    weights::with_rows(weights, plan.output.c, kernel)
+    fast::events(weights, conv, plan, window, input, cur)
 }
 
 /// A pooling layer whose input a LIF layer pools as it fires (see `model::fuses_pool`).
@@ -352,15 +346,16 @@ impl Synapse<'_, '_> {
                     let peak = lif::leak_and_bias::<M, true>(mem, channels, leak, bias);
                     peak as u64 + self.plan.bound as u64 > M::MAX as u64
                 };
+                // Without saturation, `fast`; else the saturating kernels.
                 let fast = match M::as_i32(mem) {
-                    Some(mem) if !saturate => fast::events(
+                    Some(mem) if !saturate => Some(fast::events(
                         self.weights,
                         self.conv,
                         self.plan,
                         (0, self.plan.output.h),
                         events,
                         mem,
-                    ),
+                    )),
                     _ => None,
                 };
                 let sops = match fast {
@@ -369,10 +364,8 @@ impl Synapse<'_, '_> {
                         let kernel = Scatter {
                             conv: self.conv,
                             plan: self.plan,
-                            window: (0, self.plan.output.h),
                             events,
                             mem,
-                            saturate,
                         };
                         weights::with_rows(self.weights, channels, kernel)
                     }
@@ -403,52 +396,32 @@ impl Synapse<'_, '_> {
     }
 }
 
-/// Event-driven input of one synaptic layer: every non-zero event adds weight rows.
+/// Event-driven input of one synaptic layer, saturating every addition: every non-zero
+/// event adds weight rows.
 struct Scatter<'x, M> {
     /// Kernel, stride and padding of a convolution; `None` for a dense layer.
     conv: Option<ConvGeometry>,
     plan: &'x Plan,
-    /// The output rows (first, count) of a convolution that `mem` holds; a dense layer's
-    /// output is one row.
-    window: (usize, usize),
     events: &'x [u8],
     mem: &'x mut [M],
-    /// Saturate every addition (false only when none can overflow).
-    saturate: bool,
 }
 
 impl<M: Membrane> weights::WithRows for Scatter<'_, M> {
     fn run<R: weights::Rows>(self, rows: R) -> u64 {
         let (events, mem) = (self.events, self.mem);
-        // 16-bit membranes always saturate (see `Synapse::neurons`), `fast` takes the
-        // unsaturated steps of dense int8 weights with 32-bit membranes, and the rarer formats
-        // share one saturating copy (`weights::Shared`): said here as constants, the compiler
-        // drops those unsaturated kernels (the saturating ones give the same results), which
-        // keeps the firmware small.
-        let saturate = self.saturate || M::MAX < i32::MAX || R::FAST_I32 || R::ALWAYS_SAT;
-        match (self.conv, saturate) {
-            (None, true) => scatter_dense::<M, R, true>(&rows, events, mem),
-            (None, false) => scatter_dense::<M, R, false>(&rows, events, mem),
-            (Some(c), true) => {
-                scatter_conv::<M, R, true>(&rows, c, self.plan, self.window, events, mem)
-            }
-            (Some(c), false) => {
-                scatter_conv::<M, R, false>(&rows, c, self.plan, self.window, events, mem)
-            }
+        match self.conv {
+            None => scatter_dense::<M, R>(&rows, events, mem),
+            Some(c) => scatter_conv::<M, R>(&rows, c, self.plan, events, mem),
         }
     }
 }
 
 /// Dense layer: each non-zero input adds its weight row, in ascending input order.
-fn scatter_dense<M: Membrane, R: weights::Rows, const SAT: bool>(
-    rows: &R,
-    events: &[u8],
-    mem: &mut [M],
-) -> u64 {
+fn scatter_dense<M: Membrane, R: weights::Rows>(rows: &R, events: &[u8], mem: &mut [M]) -> u64 {
     let mut ops = 0u64;
     for (row, &v) in events.iter().enumerate() {
         if v != 0 {
-            ops += rows.add::<M, SAT>(row, v as i32, mem) as u64;
+            ops += rows.add::<M>(row, v as i32, mem) as u64;
         }
     }
     ops
@@ -456,47 +429,37 @@ fn scatter_dense<M: Membrane, R: weights::Rows, const SAT: bool>(
 
 /// Convolution: each non-zero input at (y, x, c) adds, for every kernel offset (ky, kx) that
 /// maps it onto an output pixel, the weight row (ky, kx, c) into that pixel's output
-/// channels. Inputs in ascending (y, x, c) order, then offsets in ascending (ky, kx). Only
-/// output rows `first .. first + count` are computed, into `mem`, which holds those rows
-/// (the whole map: `(0, out.h)`).
-fn scatter_conv<M: Membrane, R: weights::Rows, const SAT: bool>(
+/// channels. Inputs in ascending (y, x, c) order, then offsets in ascending (ky, kx).
+fn scatter_conv<M: Membrane, R: weights::Rows>(
     rows: &R,
     (k, s, p): ConvGeometry,
     plan: &Plan,
-    (first, count): (usize, usize),
     events: &[u8],
     mem: &mut [M],
 ) -> u64 {
     let (k, s, p) = (k as usize, s as usize, p as usize);
     let (inp, out) = (plan.input, plan.output);
-    let ys = fast::input_rows((k, s, p), inp.h, (first, count));
-    let row = inp.w * inp.c;
-    let events = events.get(ys.start * row..ys.end * row).unwrap_or_default();
     let mut ops = 0u64;
     for (pix, chans) in events.chunks_exact(inp.c).enumerate() {
         if chans.iter().all(|&v| v == 0) {
             continue;
         }
-        let (y, x) = (ys.start + pix / inp.w, pix % inp.w);
+        let (y, x) = (pix / inp.w, pix % inp.w);
         for (ci, &v) in chans.iter().enumerate() {
             if v == 0 {
                 continue;
             }
-            for ky in fast::kernel_rows(y, (k, s, p), (first, count)) {
-                // In the window: see `kernel_rows`.
+            for ky in 0..k {
                 let Some(oy) = out_index(y, ky, s, p, out.h) else {
                     continue;
                 };
-                let oy = oy.wrapping_sub(first);
                 for kx in 0..k {
                     let Some(ox) = out_index(x, kx, s, p, out.w) else {
                         continue;
                     };
                     let o = (oy * out.w + ox) * out.c;
                     let row = (ky * k + kx) * inp.c + ci;
-                    if let Some(m) = mem.get_mut(o..o + out.c) {
-                        ops += rows.add::<M, SAT>(row, v as i32, m) as u64;
-                    }
+                    ops += rows.add::<M>(row, v as i32, &mut mem[o..o + out.c]) as u64;
                 }
             }
         }

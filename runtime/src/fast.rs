@@ -1,8 +1,9 @@
-//! Kernels for the common case: int8 weights (dense or Ell), 32-bit membranes, and a timestep
-//! in which no addition can saturate (the engine checks `max|membrane| + bound` first, see
-//! `model::Plan::bound`). Without saturation the order of the additions does not change the
-//! result, so these kernels regroup them; they give the bits of the scalar definition in
-//! `lif`, with fewer instructions. Every other case goes through `weights::Rows`.
+//! Kernels for the common case: 32-bit membranes and a timestep in which no addition can
+//! saturate (the engine checks `max|membrane| + bound` first, see `model::Plan::bound`), and
+//! for the direct-input current (which the loader proved cannot overflow 32 bits). Without
+//! saturation the order of the additions does not change the result, so these kernels
+//! regroup them; they give the bits of the scalar definition in `lif`, with fewer
+//! instructions. The saturating steps go through `weights::Rows`.
 //!
 //! [`events`] picks the kernel for one layer and timestep. On Cortex-M (the instructions per
 //! synaptic operation of `BENCHMARKS.md`):
@@ -14,10 +15,10 @@
 //!   [`dense_windows`]: it scans the events once per window of 10 outputs and keeps the
 //!   window's ten sums in five registers for the whole timestep, then adds them to the
 //!   membranes once. Per event that is two word loads and a halfword load for ten weights;
-//! - int8 Ell layers (row-balanced sparse) add, per input pixel and kernel offset (or once
-//!   for a dense layer), the rows of all the non-zero events in one call
-//!   (`EllI8::add_events_unsaturated`), which walks the consecutive rows' entries without a
-//!   multiplication per row; the same on every target.
+//! - every other format (int4 and int16 weights, CSR, Ell) adds, per input pixel and kernel
+//!   offset (or once for a dense layer), the rows of all the non-zero events in one call
+//!   (`weights::Unsaturated::add_events`; int8 Ell and int4 dense rows are walked without a
+//!   multiplication per row); the same on every target.
 //!
 //! Other targets (the host) add each event's row in plain loops, which their compilers
 //! vectorise better ([`add_row_plain`]). Both give the same results: the unit tests at the end
@@ -34,7 +35,7 @@
 
 use crate::format::{ConvGeometry, Precision, Storage, Weights};
 use crate::model::{Dims, Plan};
-use crate::weights::EllI8;
+use crate::weights::Unsaturated;
 
 /// Whether to use the kernels shaped for Cortex-M (see the module documentation).
 const CORTEX_M: bool = cfg!(target_arch = "arm");
@@ -50,8 +51,7 @@ const NARROW_MAX: usize = 2 * WINDOW;
 /// to 255, goes through [`dense_rows`]).
 const NARROW_MAX_ACT: u32 = 16;
 
-/// Adds one timestep's events of a synaptic layer to its membranes when the layer has int8
-/// weights, dense or Ell (`None` otherwise, for the general kernels); returns the synaptic
+/// Adds one timestep's events of a synaptic layer to its membranes; returns the synaptic
 /// operations.
 /// The caller has checked that no addition can saturate. `mem` holds the output rows
 /// `window` (first, count) of a convolution (the whole map: `(0, output height)`); a dense
@@ -63,22 +63,20 @@ pub(crate) fn events(
     window: (usize, usize),
     events: &[u8],
     mem: &mut [i32],
-) -> Option<u64> {
-    if let Some(rows) = EllI8::of(weights) {
-        return Some(match conv {
-            Some(g) => sparse_conv(&rows, g, plan.input, plan.output, window, events, mem),
-            None => rows.add_events_unsaturated(0, events, mem),
-        });
-    }
+) -> u64 {
     let Weights {
         precision: Precision::I8,
         storage: Storage::Dense { values },
     } = *weights
     else {
-        return None;
+        let rows = Unsaturated::of(weights, plan.output.c);
+        return match conv {
+            Some(g) => rows_conv(&rows, g, plan.input, plan.output, window, events, mem),
+            None => rows.add_events(0, events, mem),
+        };
     };
     let cols = plan.output.c;
-    Some(match conv {
+    match conv {
         Some(g) => self::conv::<CORTEX_M>(values, g, plan.input, plan.output, window, events, mem),
         None if CORTEX_M
             && (WINDOW..=NARROW_MAX).contains(&cols)
@@ -87,7 +85,7 @@ pub(crate) fn events(
             dense_windows(values, cols, plan.max_act, events, mem)
         }
         None => dense_rows::<CORTEX_M>(values, cols, events, mem),
-    })
+    }
 }
 
 /// Dense layer: every non-zero event adds its weight row.
@@ -226,12 +224,12 @@ fn conv<const TUNED: bool>(
     ops
 }
 
-/// [`conv`] for sparse rows (int8 Ell), in its Cortex-M order: input pixel by input pixel,
-/// kernel offset by offset, the rows of the pixel's events into the output pixel's
-/// membranes (found once for all the pixel's events).
+/// [`conv`] for the other formats (`weights::Unsaturated`), in its Cortex-M order: input
+/// pixel by input pixel, kernel offset by offset, the rows of the pixel's events into the
+/// output pixel's membranes (found once for all the pixel's events).
 #[inline(never)]
-fn sparse_conv(
-    rows: &EllI8<'_>,
+fn rows_conv(
+    rows: &Unsaturated<'_>,
     (k, s, p): ConvGeometry,
     inp: Dims,
     out: Dims,
@@ -260,7 +258,7 @@ fn sparse_conv(
                     let Some(m) = mem.get_mut(o..o + out.c) else {
                         continue;
                     };
-                    ops += rows.add_events_unsaturated((ky * k + kx) * inp.c, chans, m);
+                    ops += rows.add_events((ky * k + kx) * inp.c, chans, m);
                 }
             }
         }

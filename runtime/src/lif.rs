@@ -24,22 +24,9 @@ pub(crate) trait Membrane: Copy + bytemuck::Pod {
     fn set(x: i32) -> Self;
     /// Largest value.
     const MAX: i32;
-    /// `self + x` without the saturation check.
-    fn wrapping(self, x: i32) -> Self;
-    /// The membranes as `i32`s when that is their type: the int8 kernels of `fast` only
-    /// handle 32-bit membranes.
+    /// The membranes as `i32`s when that is their type: the unsaturated kernels of `fast`
+    /// only handle 32-bit membranes.
     fn as_i32(mem: &mut [Self]) -> Option<&mut [i32]>;
-
-    /// `self + x`, saturating when `SAT`. Without `SAT` the caller has shown that the sum
-    /// stays in range (so both give the same result, the second faster).
-    #[inline(always)]
-    fn acc<const SAT: bool>(self, x: i32) -> Self {
-        if SAT {
-            self.add(x)
-        } else {
-            self.wrapping(x)
-        }
-    }
 }
 
 impl Membrane for i32 {
@@ -47,10 +34,6 @@ impl Membrane for i32 {
     #[inline(always)]
     fn as_i32(mem: &mut [Self]) -> Option<&mut [i32]> {
         Some(mem)
-    }
-    #[inline(always)]
-    fn wrapping(self, x: i32) -> Self {
-        self.wrapping_add(x)
     }
     #[inline(always)]
     fn add(self, x: i32) -> Self {
@@ -71,10 +54,6 @@ impl Membrane for i16 {
     #[inline(always)]
     fn as_i32(_: &mut [Self]) -> Option<&mut [i32]> {
         None
-    }
-    #[inline(always)]
-    fn wrapping(self, x: i32) -> Self {
-        self.wrapping_add(x as i16)
     }
     #[inline(always)]
     fn add(self, x: i32) -> Self {

@@ -53,24 +53,16 @@ pub(crate) fn ell_index(idx: &[u8], four: bool, k: usize) -> usize {
     }
 }
 
-/// Rows of a weight matrix in one storage format and precision. Kernels are generic over
-/// it, so the format is dispatched once per layer and timestep, not once per event.
+/// Rows of a weight matrix in one storage format and precision, for the saturating kernels
+/// (every step of 16-bit membranes, the steps of 32-bit ones in which an addition could
+/// overflow; `fast` takes the others). Kernels are generic over it, so the format is
+/// dispatched once per layer and timestep, not once per event.
 pub(crate) trait Rows {
-    /// Adds `v * W[row, c]` to `out[c]` for the row's stored entries and returns how many
-    /// weights were added (the synaptic operations). `out` has the matrix's column count.
-    /// The blob sizes were checked when the model was loaded, so the indexing cannot fail.
-    /// `SAT`: saturate every addition; without it the caller has proved that none can
-    /// overflow (see `Membrane::acc`).
-    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32;
-
-    /// Whether unsaturated steps with 32-bit membranes never come here: `fast` takes them
-    /// (int8 weights, dense or Ell). Kernels then compile only their saturating variant, which gives
-    /// the same results, and the firmware stays smaller.
-    const FAST_I32: bool = false;
-
-    /// Whether kernels saturate every addition even in steps where the engine proved that
-    /// none can overflow (the same results, one kernel copy fewer): the formats of [`Shared`].
-    const ALWAYS_SAT: bool = false;
+    /// Adds `v * W[row, c]` to `out[c]`, saturating, for the row's stored entries and
+    /// returns how many weights were added (the synaptic operations). `out` has the matrix's
+    /// column count. The blob sizes were checked when the model was loaded, so the indexing
+    /// cannot fail.
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32;
 }
 
 /// What a kernel does with the rows, once they have a concrete type.
@@ -82,12 +74,11 @@ pub(crate) trait WithRows {
 /// Calls `kernel` with `w`'s rows as their concrete format (`cols` columns).
 ///
 /// Every row format would get its own copy of every kernel (dense and convolution, each
-/// membrane width, saturating or not: about 5 KB of Cortex-M0 code per format). To keep the
-/// firmware small only the formats that trained networks use most, int8 weights stored
-/// dense or row-balanced sparse (Ell), get theirs, with the row addition inlined (and their
-/// unsaturated steps with 32-bit membranes go to `fast`); the others (int4 and int16
-/// weights, CSR) share one saturating copy through [`Shared`], whose row addition is a call
-/// that branches on the format and then runs that format's own loop.
+/// membrane width: a few KB of Cortex-M0 code per format). To keep the firmware small only
+/// the formats that trained networks use most, int8 weights stored dense or row-balanced
+/// sparse (Ell), get theirs, with the row addition inlined; the others (int4 and int16
+/// weights, CSR) share one copy through [`Shared`], whose row addition is a call that
+/// branches on the format and then runs that format's own loop.
 pub(crate) fn with_rows<K: WithRows>(w: &Weights<'_>, cols: usize, kernel: K) -> u64 {
     match (w.storage, w.precision) {
         (Storage::Dense { values }, Precision::I8) => kernel.run(DenseI8 { values, cols }),
@@ -146,9 +137,7 @@ pub(crate) fn with_rows<K: WithRows>(w: &Weights<'_>, cols: usize, kernel: K) ->
     }
 }
 
-/// The row formats that share one copy of the kernels (see [`with_rows`]). Their kernels
-/// always saturate: with 32-bit membranes, in the steps that could skip it, that costs a few
-/// instructions per addition on cores without a saturating add instruction.
+/// The row formats that share one copy of the kernels (see [`with_rows`]).
 enum Shared<'a> {
     DenseI4(DenseI4<'a>),
     DenseI16(DenseI16<'a>),
@@ -159,24 +148,23 @@ enum Shared<'a> {
 }
 
 impl Rows for Shared<'_> {
-    const ALWAYS_SAT: bool = true;
     #[inline(always)]
-    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
-        self.add_row::<M, SAT>(row, v, out)
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+        self.add_row::<M>(row, v, out)
     }
 }
 
 impl Shared<'_> {
-    /// [`Rows::add`] of the format, not inlined: one copy per membrane width and saturation.
+    /// [`Rows::add`] of the format, not inlined: one copy per membrane width.
     #[inline(never)]
-    fn add_row<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add_row<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         match self {
-            Shared::DenseI4(r) => r.add::<M, SAT>(row, v, out),
-            Shared::DenseI16(r) => r.add::<M, SAT>(row, v, out),
-            Shared::SparseI8(r) => r.add::<M, SAT>(row, v, out),
-            Shared::SparseAny(r) => r.add::<M, SAT>(row, v, out),
-            Shared::EllI4(r) => r.add::<M, SAT>(row, v, out),
-            Shared::EllI16(r) => r.add::<M, SAT>(row, v, out),
+            Shared::DenseI4(r) => r.add::<M>(row, v, out),
+            Shared::DenseI16(r) => r.add::<M>(row, v, out),
+            Shared::SparseI8(r) => r.add::<M>(row, v, out),
+            Shared::SparseAny(r) => r.add::<M>(row, v, out),
+            Shared::EllI4(r) => r.add::<M>(row, v, out),
+            Shared::EllI16(r) => r.add::<M>(row, v, out),
         }
     }
 }
@@ -187,18 +175,16 @@ struct DenseI8<'a> {
 }
 
 impl Rows for DenseI8<'_> {
-    const FAST_I32: bool = true;
-
     #[inline(always)]
-    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let r = &self.values[row * self.cols..][..self.cols];
         if v == 1 {
             for (m, &b) in out.iter_mut().zip(r) {
-                *m = m.acc::<SAT>(b as i8 as i32);
+                *m = m.add(b as i8 as i32);
             }
         } else {
             for (m, &b) in out.iter_mut().zip(r) {
-                *m = m.acc::<SAT>(v * (b as i8 as i32));
+                *m = m.add(v * (b as i8 as i32));
             }
         }
         self.cols as u32
@@ -212,12 +198,12 @@ struct DenseI4<'a> {
 
 impl Rows for DenseI4<'_> {
     #[inline(always)]
-    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let mut start = row * self.cols;
         // A row that starts in the high nibble of a byte: that weight first.
         let out = match out.split_first_mut() {
             Some((m, rest)) if start & 1 == 1 => {
-                *m = m.acc::<SAT>(v * nibble(self.values, start));
+                *m = m.add(v * nibble(self.values, start));
                 start += 1;
                 rest
             }
@@ -232,17 +218,17 @@ impl Rows for DenseI4<'_> {
         );
         if v == 1 {
             for (pair, &b) in (&mut pairs).zip(bytes) {
-                pair[0] = pair[0].acc::<SAT>(lo(b));
-                pair[1] = pair[1].acc::<SAT>(hi(b));
+                pair[0] = pair[0].add(lo(b));
+                pair[1] = pair[1].add(hi(b));
             }
         } else {
             for (pair, &b) in (&mut pairs).zip(bytes) {
-                pair[0] = pair[0].acc::<SAT>(v * lo(b));
-                pair[1] = pair[1].acc::<SAT>(v * hi(b));
+                pair[0] = pair[0].add(v * lo(b));
+                pair[1] = pair[1].add(v * hi(b));
             }
         }
         if let ([m], Some(&b)) = (pairs.into_remainder(), bytes.last()) {
-            *m = m.acc::<SAT>(v * lo(b));
+            *m = m.add(v * lo(b));
         }
         self.cols as u32
     }
@@ -255,10 +241,10 @@ struct DenseI16<'a> {
 
 impl Rows for DenseI16<'_> {
     #[inline(always)]
-    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let r = &self.values[2 * row * self.cols..][..2 * self.cols];
         for (m, b) in out.iter_mut().zip(r.chunks_exact(2)) {
-            *m = m.acc::<SAT>(v * i16::from_le_bytes([b[0], b[1]]) as i32);
+            *m = m.add(v * i16::from_le_bytes([b[0], b[1]]) as i32);
         }
         self.cols as u32
     }
@@ -272,14 +258,14 @@ struct SparseI8<'a> {
 
 impl Rows for SparseI8<'_> {
     #[inline(always)]
-    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let (a, b) = (u32_at(self.row_ptr, row), u32_at(self.row_ptr, row + 1));
         for (c, &wb) in self.idx[2 * a..2 * b]
             .chunks_exact(2)
             .zip(&self.values[a..b])
         {
             let m = &mut out[u16::from_le_bytes([c[0], c[1]]) as usize];
-            *m = m.acc::<SAT>(v * (wb as i8 as i32));
+            *m = m.add(v * (wb as i8 as i32));
         }
         (b - a) as u32
     }
@@ -294,11 +280,11 @@ struct SparseAny<'a> {
 
 impl Rows for SparseAny<'_> {
     #[inline(always)]
-    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let (a, b) = (u32_at(self.row_ptr, row), u32_at(self.row_ptr, row + 1));
         for k in a..b {
             let m = &mut out[u16_at(self.idx, k)];
-            *m = m.acc::<SAT>(v * weight_at(self.values, self.precision, k));
+            *m = m.add(v * weight_at(self.values, self.precision, k));
         }
         (b - a) as u32
     }
@@ -316,118 +302,20 @@ pub(crate) struct Ell<'a> {
     values: &'a [u8],
 }
 
-/// `out[c] += v * w`, saturating when `SAT` (`c` was checked below the column count at load).
+/// `out[c] += v * w`, saturating (`c` was checked below the column count at load).
 #[inline(always)]
-fn put<M: Membrane, const SAT: bool>(out: &mut [M], c: usize, v: i32, w: i32) {
+fn put<M: Membrane>(out: &mut [M], c: usize, v: i32, w: i32) {
     if let Some(m) = out.get_mut(c) {
-        *m = m.acc::<SAT>(v * w);
+        *m = m.add(v * w);
     }
 }
 
 /// Ell with int8 weights.
-pub(crate) struct EllI8<'a>(Ell<'a>);
-
-impl<'a> EllI8<'a> {
-    /// The rows of `w` when it holds int8 weights stored as Ell.
-    pub(crate) fn of(w: &Weights<'a>) -> Option<Self> {
-        match *w {
-            Weights {
-                precision: Precision::I8,
-                storage:
-                    Storage::Ell {
-                        per_row,
-                        index_bits,
-                        cols,
-                        values,
-                    },
-            } => Some(EllI8(Ell {
-                per_row: per_row as usize,
-                four: index_bits == 4,
-                idx: cols,
-                values,
-            })),
-            _ => None,
-        }
-    }
-
-    /// [`Rows::add`] without saturation into 32-bit membranes, not inlined: `fast`'s loops
-    /// around it keep many values live, and the row's loop runs faster in a function of its
-    /// own than spilling them.
-    #[inline(never)]
-    pub(crate) fn add_unsaturated(&self, row: usize, v: i32, out: &mut [i32]) -> u32 {
-        self.add::<i32, false>(row, v, out)
-    }
-
-    /// Adds the rows `first + i` of the non-zero events `events[i]`, scaled by them, without
-    /// saturation into 32-bit membranes: a dense layer's events (`first` 0) or one input
-    /// pixel's through one kernel offset in `fast`. Consecutive rows follow each other in the
-    /// blobs, so the loops walk them without a multiplication or a call per row. Returns the
-    /// synaptic operations.
-    #[inline(never)]
-    pub(crate) fn add_events_unsaturated(
-        &self,
-        first: usize,
-        events: &[u8],
-        out: &mut [i32],
-    ) -> u64 {
-        let Ell {
-            per_row: n,
-            four,
-            idx,
-            values,
-        } = self.0;
-        if n == 0 {
-            return 0;
-        }
-        let mut active = 0u64;
-        let add = |m: Option<&mut i32>, v: i32, b: u8| {
-            if let Some(m) = m {
-                *m += v * (b as i8 as i32);
-            }
-        };
-        let values = values.get(first * n..).unwrap_or_default();
-        if !four {
-            let idx = idx.get(first * n..).unwrap_or_default();
-            let rows = idx.chunks_exact(n).zip(values.chunks_exact(n));
-            for (&v, (ix, w)) in events.iter().zip(rows) {
-                if v != 0 {
-                    active += 1;
-                    for (&c, &b) in ix.iter().zip(w) {
-                        add(out.get_mut(c as usize), v as i32, b);
-                    }
-                }
-            }
-        } else if n % 2 == 0 {
-            // Every row starts on a whole index byte: two columns per byte.
-            let idx = idx.get(first * n / 2..).unwrap_or_default();
-            let rows = idx.chunks_exact(n / 2).zip(values.chunks_exact(n));
-            for (&v, (ix, w)) in events.iter().zip(rows) {
-                if v != 0 {
-                    active += 1;
-                    for (&c, b) in ix.iter().zip(w.chunks_exact(2)) {
-                        add(out.get_mut((c & 0xF) as usize), v as i32, b[0]);
-                        add(out.get_mut((c >> 4) as usize), v as i32, b[1]);
-                    }
-                }
-            }
-        } else {
-            for (r, &v) in events.iter().enumerate() {
-                if v != 0 {
-                    active += 1;
-                    self.add_unsaturated(first + r, v as i32, out);
-                }
-            }
-        }
-        active * n as u64
-    }
-}
+struct EllI8<'a>(Ell<'a>);
 
 impl Rows for EllI8<'_> {
-    // `fast` takes the unsaturated steps with 32-bit membranes.
-    const FAST_I32: bool = true;
-
     #[inline(always)]
-    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let Ell {
             per_row,
             four,
@@ -439,23 +327,23 @@ impl Rows for EllI8<'_> {
         let w8 = |b: u8| b as i8 as i32;
         if !four {
             for (&c, &b) in idx[a..a + per_row].iter().zip(w) {
-                put::<M, SAT>(out, c as usize, v, w8(b));
+                put::<M>(out, c as usize, v, w8(b));
             }
             return per_row as u32;
         }
         // 4-bit indices: an entry in the high nibble first, then whole index bytes.
         let (mut k, mut w) = (a, w);
         if let (1, Some((&b, rest))) = (k & 1, w.split_first()) {
-            put::<M, SAT>(out, ell_index(idx, true, k), v, w8(b));
+            put::<M>(out, ell_index(idx, true, k), v, w8(b));
             (k, w) = (k + 1, rest);
         }
         let mut pairs = w.chunks_exact(2);
         for (p, &c) in (&mut pairs).zip(&idx[k / 2..]) {
-            put::<M, SAT>(out, (c & 0xF) as usize, v, w8(p[0]));
-            put::<M, SAT>(out, (c >> 4) as usize, v, w8(p[1]));
+            put::<M>(out, (c & 0xF) as usize, v, w8(p[0]));
+            put::<M>(out, (c >> 4) as usize, v, w8(p[1]));
         }
         if let [b] = pairs.remainder() {
-            put::<M, SAT>(out, ell_index(idx, true, a + per_row - 1), v, w8(*b));
+            put::<M>(out, ell_index(idx, true, a + per_row - 1), v, w8(*b));
         }
         per_row as u32
     }
@@ -466,7 +354,7 @@ struct EllI4<'a>(Ell<'a>);
 
 impl Rows for EllI4<'_> {
     #[inline(always)]
-    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let Ell {
             per_row,
             four,
@@ -481,24 +369,24 @@ impl Rows for EllI4<'_> {
         // An entry in the high nibble of a weight byte first, then whole weight bytes.
         let mut k = a;
         if k & 1 == 1 && k < end {
-            put::<M, SAT>(out, ell_index(idx, four, k), v, nibble(values, k));
+            put::<M>(out, ell_index(idx, four, k), v, nibble(values, k));
             k += 1;
         }
         let bytes = &values[k / 2..end / 2];
         if four {
             // Index and weight nibbles line up: one index byte per weight byte.
             for (&c, &b) in idx[k / 2..end / 2].iter().zip(bytes) {
-                put::<M, SAT>(out, (c & 0xF) as usize, v, lo(b));
-                put::<M, SAT>(out, (c >> 4) as usize, v, hi(b));
+                put::<M>(out, (c & 0xF) as usize, v, lo(b));
+                put::<M>(out, (c >> 4) as usize, v, hi(b));
             }
         } else {
             for (c, &b) in idx[k..end].chunks_exact(2).zip(bytes) {
-                put::<M, SAT>(out, c[0] as usize, v, lo(b));
-                put::<M, SAT>(out, c[1] as usize, v, hi(b));
+                put::<M>(out, c[0] as usize, v, lo(b));
+                put::<M>(out, c[1] as usize, v, hi(b));
             }
         }
         if end & 1 == 1 && end > k {
-            put::<M, SAT>(
+            put::<M>(
                 out,
                 ell_index(idx, four, end - 1),
                 v,
@@ -514,7 +402,7 @@ struct EllI16<'a>(Ell<'a>);
 
 impl Rows for EllI16<'_> {
     #[inline(always)]
-    fn add<M: Membrane, const SAT: bool>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
+    fn add<M: Membrane>(&self, row: usize, v: i32, out: &mut [M]) -> u32 {
         let Ell {
             per_row,
             four,
@@ -523,9 +411,175 @@ impl Rows for EllI16<'_> {
         } = self.0;
         for k in row * per_row..(row + 1) * per_row {
             let w = weight_at(values, Precision::I16, k);
-            put::<M, SAT>(out, ell_index(idx, four, k), v, w);
+            put::<M>(out, ell_index(idx, four, k), v, w);
         }
         per_row as u32
+    }
+}
+
+/// The rows of every format but dense int8 (which has kernels of its own there), as `fast`
+/// adds them in the steps where no addition can saturate, into 32-bit membranes. One copy of
+/// the loops for all of them, in a function that is not inlined (so that `fast`'s loops
+/// around it do not spill): int8 Ell, the common pruned format, and int4 dense rows of an
+/// even length have loops of their own; the others read each entry's weight through
+/// [`weight_at`].
+pub(crate) enum Unsaturated<'a> {
+    Dense {
+        values: &'a [u8],
+        cols: usize,
+        precision: Precision,
+    },
+    Ell(Ell<'a>, Precision),
+    Csr {
+        row_ptr: &'a [u8],
+        idx: &'a [u8],
+        values: &'a [u8],
+        precision: Precision,
+    },
+}
+
+impl<'a> Unsaturated<'a> {
+    /// The rows of `w` (`cols` columns).
+    pub(crate) fn of(w: &Weights<'a>, cols: usize) -> Self {
+        let precision = w.precision;
+        match w.storage {
+            Storage::Dense { values } => Unsaturated::Dense {
+                values,
+                cols,
+                precision,
+            },
+            Storage::Ell {
+                per_row,
+                index_bits,
+                cols,
+                values,
+            } => {
+                let e = Ell {
+                    per_row: per_row as usize,
+                    four: index_bits == 4,
+                    idx: cols,
+                    values,
+                };
+                Unsaturated::Ell(e, precision)
+            }
+            Storage::Sparse {
+                row_ptr,
+                cols,
+                values,
+            } => Unsaturated::Csr {
+                row_ptr,
+                idx: cols,
+                values,
+                precision,
+            },
+        }
+    }
+
+    /// Adds the rows `first + i` of the non-zero events `events[i]`, scaled by them, without
+    /// saturation into 32-bit membranes: a dense layer's events (`first` 0) or one input
+    /// pixel's through one kernel offset. Consecutive rows follow each other in the blobs,
+    /// so the loops of int8 Ell and int4 dense rows walk them without a multiplication or a
+    /// call per row. Returns the synaptic operations.
+    #[inline(never)]
+    pub(crate) fn add_events(&self, first: usize, events: &[u8], out: &mut [i32]) -> u64 {
+        let add = |m: Option<&mut i32>, v: i32, w: i32| {
+            if let Some(m) = m {
+                *m += v * w;
+            }
+        };
+        let w8 = |b: u8| b as i8 as i32;
+        let mut ops = 0u64;
+        let rows = events.iter().enumerate().filter(|(_, &v)| v != 0);
+        match *self {
+            Unsaturated::Ell(e, Precision::I8)
+                if e.per_row > 0 && (!e.four || e.per_row % 2 == 0) =>
+            {
+                let n = e.per_row;
+                let values = e.values.get(first * n..).unwrap_or_default();
+                if !e.four {
+                    let idx = e.idx.get(first * n..).unwrap_or_default();
+                    let rows = idx.chunks_exact(n).zip(values.chunks_exact(n));
+                    for (&v, (ix, w)) in events.iter().zip(rows) {
+                        if v != 0 {
+                            ops += n as u64;
+                            for (&c, &b) in ix.iter().zip(w) {
+                                add(out.get_mut(c as usize), v as i32, w8(b));
+                            }
+                        }
+                    }
+                } else {
+                    // Every row starts on a whole index byte: two columns per byte.
+                    let idx = e.idx.get(first * n / 2..).unwrap_or_default();
+                    let rows = idx.chunks_exact(n / 2).zip(values.chunks_exact(n));
+                    for (&v, (ix, w)) in events.iter().zip(rows) {
+                        if v != 0 {
+                            ops += n as u64;
+                            for (&c, b) in ix.iter().zip(w.chunks_exact(2)) {
+                                add(out.get_mut((c & 0xF) as usize), v as i32, w8(b[0]));
+                                add(out.get_mut((c >> 4) as usize), v as i32, w8(b[1]));
+                            }
+                        }
+                    }
+                }
+            }
+            Unsaturated::Dense {
+                values,
+                cols,
+                precision: Precision::I4,
+            } if cols > 0 && cols % 2 == 0 => {
+                // Every row starts on a whole byte: two weights per byte, low nibble first.
+                let values = values.get(first * cols / 2..).unwrap_or_default();
+                for (&v, row) in events.iter().zip(values.chunks_exact(cols / 2)) {
+                    if v != 0 {
+                        ops += cols as u64;
+                        for (m, &b) in out.chunks_exact_mut(2).zip(row) {
+                            m[0] += v as i32 * ((((b << 4) as i8) >> 4) as i32);
+                            m[1] += v as i32 * (((b as i8) >> 4) as i32);
+                        }
+                    }
+                }
+            }
+            Unsaturated::Dense {
+                values,
+                cols,
+                precision,
+            } => {
+                for (i, &v) in rows {
+                    let r = first + i;
+                    for (m, k) in out.iter_mut().zip(r * cols..(r + 1) * cols) {
+                        *m += v as i32 * weight_at(values, precision, k);
+                    }
+                    ops += cols as u64;
+                }
+            }
+            Unsaturated::Ell(e, p) => {
+                for (i, &v) in rows {
+                    let r = first + i;
+                    for k in r * e.per_row..(r + 1) * e.per_row {
+                        let c = ell_index(e.idx, e.four, k);
+                        add(out.get_mut(c), v as i32, weight_at(e.values, p, k));
+                    }
+                    ops += e.per_row as u64;
+                }
+            }
+            Unsaturated::Csr {
+                row_ptr,
+                idx,
+                values,
+                precision,
+            } => {
+                for (i, &v) in rows {
+                    let r = first + i;
+                    let (a, b) = (u32_at(row_ptr, r), u32_at(row_ptr, r + 1));
+                    for k in a..b {
+                        let w = weight_at(values, precision, k);
+                        add(out.get_mut(u16_at(idx, k)), v as i32, w);
+                    }
+                    ops += (b - a) as u64;
+                }
+            }
+        }
+        ops
     }
 }
 
