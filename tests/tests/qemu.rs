@@ -447,14 +447,26 @@ impl Draw {
     }
 }
 
+/// How [`ref_conv_shaped`] prunes and stores its weights.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// Every weight, dense.
+    Dense,
+    /// Each row of every weight matrix keeps its `cols / 5` largest weights (80 % pruned),
+    /// stored row-balanced sparse (`Storage::Ell`) with 4-bit column indices where the
+    /// matrix has at most 16 columns, 8-bit otherwise.
+    Ell,
+    /// The same pruned weights stored dense (zeros included).
+    PrunedDense,
+}
+
 /// REF-CONV's shape with deterministic random int8 weights in -40..=40, written to
 /// `dir/NAME.ember`: 28x28x1 direct input, conv3x3 1->16 pad 1 LIF, avgpool 2, conv3x3
 /// 16->32 pad 1 LIF, avgpool 2, dense 1568->10 readout, T=4, membranes of `width`, the two
-/// LIF layers' thresholds `th`. With `ell`, each row of every synaptic layer keeps its
-/// `cols / 5` largest weights (80 % pruned), stored row-balanced sparse (`Storage::Ell`)
-/// with 4-bit column indices where the layer has at most 16 columns, 8-bit otherwise.
-fn ref_conv_shaped(dir: &Path, name: &str, width: Width, ell: bool, th: [i32; 2]) -> PathBuf {
+/// LIF layers' thresholds `th`, weights pruned and stored as `stored` says.
+fn ref_conv_shaped(dir: &Path, name: &str, width: Width, stored: Stored, th: [i32; 2]) -> PathBuf {
     use ember_runtime::format::*;
+    let ell = stored != Stored::Dense;
     let mut draw = Draw(0x2545_F491 ^ ell as u32);
     // (rows, columns) of the three weight matrices.
     let shapes = [(9, 16), (144, 32), (1568, 10)];
@@ -472,8 +484,19 @@ fn ref_conv_shaped(dir: &Path, name: &str, width: Width, ell: bool, th: [i32; 2]
             order.sort_by_key(|&c| std::cmp::Reverse(row[c].abs()));
             let mut kept = order[..keep].to_vec();
             kept.sort();
+            if stored == Stored::PrunedDense {
+                values.extend((0..cols).map(|c| match kept.contains(&c) {
+                    true => row[c] as i8 as u8,
+                    false => 0,
+                }));
+                continue;
+            }
             idx.extend(kept.iter().copied());
             values.extend(kept.iter().map(|&c| row[c] as i8 as u8));
+        }
+        if stored == Stored::PrunedDense {
+            blobs.push((values, vec![], 0, 0));
+            continue;
         }
         let bits = if cols <= 16 { 4 } else { 8 };
         let idx = if bits == 4 {
@@ -562,6 +585,20 @@ fn ref_conv_shaped(dir: &Path, name: &str, width: Width, ell: bool, th: [i32; 2]
     path
 }
 
+/// The host runtime's class, readout and spike counts of `model` for every sample.
+fn host_outputs(model: &Path, samples: &Samples) -> Vec<(u16, Vec<i32>, Vec<u32>)> {
+    let bytes = std::fs::read(model).unwrap();
+    let model = ember_runtime::Model::from_bytes(&bytes).unwrap();
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let mut engine = ember_runtime::Engine::new(&model, &mut arena).unwrap();
+    (0..samples.len())
+        .map(|i| {
+            let out = engine.run(samples.input(i)).unwrap();
+            (out.class, out.readout.to_vec(), out.spikes.to_vec())
+        })
+        .collect()
+}
+
 /// Host runtime spike counts of `model`'s two LIF layers (0 and 2) over `samples`, summed.
 fn host_spikes(model: &Path, samples: &Samples) -> (u64, u64) {
     let bytes = std::fs::read(model).unwrap();
@@ -574,6 +611,23 @@ fn host_spikes(model: &Path, samples: &Samples) -> (u64, u64) {
         (first, second) = (first + out.spikes[0] as u64, second + out.spikes[2] as u64);
     }
     (first, second)
+}
+
+/// Where the generated models are written: `$EMBER_HIL_MODELS` when set (to keep them, e.g.
+/// for the benchmarks in firmware/BENCHMARKS-firmware.md), else a temporary directory
+/// (returned too, so that it lives as long as the test).
+fn generated_models_dir() -> (Option<tempfile::TempDir>, PathBuf) {
+    match std::env::var_os("EMBER_HIL_MODELS") {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).unwrap();
+            (None, PathBuf::from(dir))
+        }
+        None => {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().to_path_buf();
+            (Some(dir), path)
+        }
+    }
 }
 
 /// Samples of the two REF-CONV-shaped runs: a few dozen MNIST test images.
@@ -590,8 +644,14 @@ fn ref_conv_16bit_on_qemu_lm3s6965() {
     if !qemu_or_skip("ref_conv_16bit_on_qemu_lm3s6965") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let model = ref_conv_shaped(dir.path(), "ref-conv-16bit", Width::I16, false, [8000, 200]);
+    let (_keep, dir) = generated_models_dir();
+    let model = ref_conv_shaped(
+        &dir,
+        "ref-conv-16bit",
+        Width::I16,
+        Stored::Dense,
+        [8000, 200],
+    );
     let bytes = std::fs::read(&model).unwrap();
     let arena = ember_runtime::Model::from_bytes(&bytes)
         .unwrap()
@@ -621,8 +681,16 @@ fn ref_conv_ell_on_qemu_mps2_an386() {
     if !qemu_or_skip("ref_conv_ell_on_qemu_mps2_an386") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let model = ref_conv_shaped(dir.path(), "ref-conv-ell", Width::I32, true, [3000, 60]);
+    let (_keep, dir) = generated_models_dir();
+    let model = ref_conv_shaped(&dir, "ref-conv-ell", Width::I32, Stored::Ell, [3000, 60]);
+    // The same weights stored dense give the same results on the host.
+    let dense = ref_conv_shaped(
+        &dir,
+        "ref-conv-ell-as-dense",
+        Width::I32,
+        Stored::PrunedDense,
+        [3000, 60],
+    );
     let bytes = std::fs::read(&model).unwrap();
     let loaded = ember_runtime::Model::from_bytes(&bytes).unwrap();
     let bits: Vec<u8> = loaded
@@ -643,6 +711,10 @@ fn ref_conv_ell_on_qemu_mps2_an386() {
     let samples = Samples::mnist_test(&repo().join("data/mnist-small"), REF_CONV_SAMPLES).unwrap();
     let (first, second) = host_spikes(&model, &samples);
     assert!(first > 10_000 && second > 10_000, "spikes {first} {second}");
+    assert_eq!(
+        host_outputs(&model, &samples),
+        host_outputs(&dense, &samples)
+    );
     let report = ember_hil::run(Board::QemuMps2An386, &model, &samples, REF_CONV_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     println!("REF-CONV Ell on qemu-mps2-an386: {report:?}");
