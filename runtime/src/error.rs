@@ -40,7 +40,10 @@ pub enum Error {
     },
     /// A size computed from the file's dimensions overflows.
     SizeOverflow,
-    /// A weight or index blob has the wrong length, or an index is out of range.
+    /// A weight or index blob has the wrong length, or an index is out of range, or a
+    /// row-balanced sparse (Ell) matrix has an unsupported index width (4 bits for more than
+    /// 16 columns, 8 bits for more than 256, any other width) or more entries per row than
+    /// columns.
     BadWeights {
         /// Index of the offending layer.
         layer: u8,
@@ -108,7 +111,7 @@ impl fmt::Display for Error {
             Error::BadWeights { layer } => {
                 write!(
                     f,
-                    "layer {layer}: weight or index data has a bad length or an out-of-range index"
+                    "layer {layer}: weight or index data has a bad length, an out-of-range index or an unsupported index width"
                 )
             }
             Error::BadParameter { layer } => {
