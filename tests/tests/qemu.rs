@@ -435,6 +435,46 @@ fn stdp_400_on_qemu_lm3s6965() {
     );
 }
 
+/// The shipped pruned models on the small boards (issue 6): REF-CONV pruned to 80% with
+/// 16-bit membranes on the lm3s6965 (64 KiB of RAM) and REF-MLP pruned to 80% with int4
+/// weights on the micro:bit (16 KiB), both exactly the host runtime's results.
+#[test]
+fn pruned_models_on_the_small_boards() {
+    if !qemu_or_skip("pruned models on qemu-lm3s6965 and qemu-microbit") {
+        return;
+    }
+    for (board, file, n, ram) in [
+        (
+            Board::QemuLm3s6965,
+            "models/ref-conv-pruned-m16.ember",
+            20,
+            64 * 1024,
+        ),
+        (
+            Board::QemuMicrobit,
+            "models/ref-mlp-pruned-int4.ember",
+            50,
+            16 * 1024,
+        ),
+    ] {
+        let samples = Samples::mnist_test(&repo().join("data/mnist-small"), n).unwrap();
+        let report = ember_hil::run(board, &repo().join(file), &samples, TIMEOUT)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        println!("{file} on {}: {report:?}", board.name());
+        assert_eq!(
+            report.agreement, 1.0,
+            "{file}: {:?}",
+            report.first_disagreement
+        );
+        assert_eq!(report.board_accuracy, report.host_accuracy);
+        assert!(
+            report.ram_bytes <= ram,
+            "{file}: {} bytes of RAM",
+            report.ram_bytes
+        );
+    }
+}
+
 /// xorshift32: the weights of the test models below, the same on every run.
 struct Draw(u32);
 
