@@ -421,16 +421,25 @@ fn stdp_400_on_qemu_lm3s6965() {
     if !qemu_or_skip("stdp-400 on qemu-lm3s6965") {
         return;
     }
-    let model = repo().join("models/stdp-400.ember");
-    let samples = Samples::mnist_test(&repo().join("data/mnist-small"), 50).unwrap();
-    let report = ember_hil::run(Board::QemuLm3s6965, &model, &samples, TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    println!("stdp-400 on qemu-lm3s6965: {report:?}");
-    assert_eq!(report.agreement, 1.0, "{:?}", report.first_disagreement);
+    shipped_model_fits(Board::QemuLm3s6965, "models/stdp-400.ember", 50, 64 * 1024);
+}
+
+/// Runs shipped `file` on `board` over `n` bundled test images: exactly the host runtime's
+/// results, in at most `ram` bytes of RAM.
+fn shipped_model_fits(board: Board, file: &str, n: usize, ram: u64) {
+    let samples = Samples::mnist_test(&repo().join("data/mnist-small"), n).unwrap();
+    let report = ember_hil::run(board, &repo().join(file), &samples, TIMEOUT)
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    println!("{file} on {}: {report:?}", board.name());
+    assert_eq!(
+        report.agreement, 1.0,
+        "{file}: {:?}",
+        report.first_disagreement
+    );
     assert_eq!(report.board_accuracy, report.host_accuracy);
     assert!(
-        report.ram_bytes <= 64 * 1024,
-        "{} bytes of RAM",
+        report.ram_bytes <= ram,
+        "{file}: {} bytes of RAM",
         report.ram_bytes
     );
 }
@@ -443,36 +452,18 @@ fn pruned_models_on_the_small_boards() {
     if !qemu_or_skip("pruned models on qemu-lm3s6965 and qemu-microbit") {
         return;
     }
-    for (board, file, n, ram) in [
-        (
-            Board::QemuLm3s6965,
-            "models/ref-conv-pruned-m16.ember",
-            20,
-            64 * 1024,
-        ),
-        (
-            Board::QemuMicrobit,
-            "models/ref-mlp-pruned-int4.ember",
-            50,
-            16 * 1024,
-        ),
-    ] {
-        let samples = Samples::mnist_test(&repo().join("data/mnist-small"), n).unwrap();
-        let report = ember_hil::run(board, &repo().join(file), &samples, TIMEOUT)
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
-        println!("{file} on {}: {report:?}", board.name());
-        assert_eq!(
-            report.agreement, 1.0,
-            "{file}: {:?}",
-            report.first_disagreement
-        );
-        assert_eq!(report.board_accuracy, report.host_accuracy);
-        assert!(
-            report.ram_bytes <= ram,
-            "{file}: {} bytes of RAM",
-            report.ram_bytes
-        );
-    }
+    shipped_model_fits(
+        Board::QemuLm3s6965,
+        "models/ref-conv-pruned-m16.ember",
+        20,
+        64 * 1024,
+    );
+    shipped_model_fits(
+        Board::QemuMicrobit,
+        "models/ref-mlp-pruned-int4.ember",
+        50,
+        16 * 1024,
+    );
 }
 
 /// xorshift32: the weights of the test models below, the same on every run.

@@ -1036,13 +1036,7 @@ pub fn finish(
     tracing::info!(path = %model.display(), bytes = bytes.len(), "model written");
     let int = crate::eval::evaluate(&bytes, model, test, test.len(), None, opts.progress)?;
     let snn_float_accuracy = accuracy_of(&sim.classes, &test.labels);
-    let agree = sim
-        .classes
-        .iter()
-        .zip(&int.classes)
-        .filter(|(f, i)| **f == **i as u32)
-        .count() as f64
-        / test.len().max(1) as f64;
+    let agree = crate::eval::agreement(&sim.classes, &int.classes);
     let conversion = snn
         .layers
         .iter()

@@ -9,6 +9,17 @@ use serde::Serialize;
 use crate::data::mnist::Split;
 use crate::error::{Error, Result};
 
+/// Share of samples where the float SNN's class (`float`) equals the integer runtime's
+/// (`int`), over the shorter of the two.
+pub fn agreement(float: &[u32], int: &[u16]) -> f64 {
+    let same = float
+        .iter()
+        .zip(int)
+        .filter(|(f, i)| **f == u32::from(**i))
+        .count();
+    same as f64 / float.len().min(int.len()).max(1) as f64
+}
+
 /// Spike statistics of one LIF layer.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerRate {

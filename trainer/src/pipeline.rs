@@ -169,15 +169,8 @@ pub fn finish(net: &Net, data: &Mnist, model: &Path, opts: &Options) -> Result<R
     let bytes = crate::export::write(&q, model)?;
     tracing::info!(path = %model.display(), bytes = bytes.len(), "model written");
     let int: RuntimeEval = evaluate(&bytes, model, test, test.len(), None, opts.progress)?;
-    let n = test.len().max(1) as f64;
     let snn_float_accuracy = accuracy_of(&sim.classes, &test.labels);
-    let agree = sim
-        .classes
-        .iter()
-        .zip(&int.classes)
-        .filter(|(f, i)| **f == **i as u32)
-        .count() as f64
-        / n;
+    let agree = crate::eval::agreement(&sim.classes, &int.classes);
     let conversion = snn
         .layers
         .iter()

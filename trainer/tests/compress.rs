@@ -243,13 +243,7 @@ fn pruned_int4(scope: &str, shrink: usize) {
     let n = 300;
     let sim = snn::simulate(&s, &m.test, n, s.timesteps).unwrap();
     let int = eval::evaluate(&bytes, Path::new("mem"), &m.test, n, None, false).unwrap();
-    let agree = sim
-        .classes
-        .iter()
-        .zip(&int.classes)
-        .filter(|(f, i)| **f == **i as u32)
-        .count() as f64
-        / n as f64;
+    let agree = eval::agreement(&sim.classes, &int.classes);
     eprintln!(
         "{scope}: pruned int4: integer {:.3}, float/int agreement {agree:.3}",
         int.accuracy

@@ -36,9 +36,7 @@ fn both(net: &Net, m: &Mnist, n: usize) -> (Vec<u32>, eval::RuntimeEval, Vec<u8>
     (sim.classes, e, bytes)
 }
 
-fn agreement(a: &[u32], b: &[u16]) -> f64 {
-    a.iter().zip(b).filter(|(x, y)| **x == **y as u32).count() as f64 / a.len() as f64
-}
+use eval::agreement;
 
 #[test]
 fn trained_mlp_converts_and_runs_on_the_integer_runtime() {
