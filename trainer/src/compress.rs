@@ -373,9 +373,7 @@ impl Pruner {
             "level".into(),
             Tensor::new(&[self.level as f32], &Device::Cpu).ctx("mask level")?,
         );
-        let tmp = crate::error::tmp_path(path);
-        candle_core::safetensors::save(&map, &tmp).ctx(&format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(crate::error::io(path))
+        crate::error::save_tensors_atomic(&map, path)
     }
 
     /// Restores masks written by [`Pruner::save`].

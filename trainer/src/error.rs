@@ -117,6 +117,16 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
+/// Writes `tensors` to `path` as safetensors, atomically (a temporary file, then a rename).
+pub(crate) fn save_tensors_atomic(
+    tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+    path: &std::path::Path,
+) -> Result<()> {
+    let tmp = tmp_path(path);
+    candle_core::safetensors::save(tensors, &tmp).ctx(&format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
 /// The temporary name used while writing `path`.
 pub(crate) fn tmp_path(path: &std::path::Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();

@@ -195,9 +195,7 @@ impl Net {
                 }
             }
         }
-        let tmp = crate::error::tmp_path(path);
-        candle_core::safetensors::save(&map, &tmp).ctx(&format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(crate::error::io(path))
+        crate::error::save_tensors_atomic(&map, path)
     }
 
     /// Reads parameters saved by [`Net::save`] and checks them against `recipe`.

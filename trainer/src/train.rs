@@ -111,9 +111,7 @@ impl Adam {
             map.insert(format!("m.{i}"), m.clone());
             map.insert(format!("v.{i}"), v.clone());
         }
-        let tmp = crate::error::tmp_path(path);
-        candle_core::safetensors::save(&map, &tmp).ctx(&format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(crate::error::io(path))
+        crate::error::save_tensors_atomic(&map, path)
     }
 
     fn load(&mut self, path: &Path, steps: usize) -> Result<()> {
