@@ -267,6 +267,10 @@ pub struct DietNet {
     pub surrogate: Surrogate,
     /// Export format: the weight grid (trained on with `qat`) and membrane width.
     format: crate::compress::Format,
+    /// Run the forward and backward passes with the fused kernels ([`crate::kernels`]: one
+    /// LIF pass over all steps, im2col convolutions, layer after layer) instead of the plain
+    /// composition of candle ops step after step. Same values; the default.
+    pub fused: bool,
 }
 
 /// Values of the forward pass needed by the caller.
@@ -275,8 +279,10 @@ struct Forward {
     logits: Tensor,
     /// Spikes per layer over the batch and steps.
     spikes: Vec<f64>,
-    /// Mean spike rate over the LIF layers and steps, differentiable through the surrogate.
-    rate: Option<Tensor>,
+    /// Spike maps whose mean of means is the mean spike rate over the LIF layers and steps
+    /// (per layer and step in the plain pass, per layer over all steps in the fused one);
+    /// differentiable through the surrogate.
+    maps: Vec<Tensor>,
 }
 
 fn scalar(v: &Var) -> Result<f32> {
@@ -345,6 +351,7 @@ impl DietNet {
             timesteps: snn.timesteps,
             surrogate,
             format: snn.format,
+            fused: true,
         })
     }
 
@@ -498,6 +505,7 @@ impl DietNet {
         crate::compress::fake_quant_min(s.w.as_tensor(), self.format.bits, false, span)
     }
 
+    /// A layer's current in the plain composition.
     fn current(&self, s: &Syn, act: &Tensor) -> Result<Tensor> {
         let x = (act * s.unit as f64).ctx("input")?;
         let w = &self.weights(s)?;
@@ -545,12 +553,107 @@ impl DietNet {
 
     /// Runs `timesteps` steps on raw pixels `x` (0..255, NCHW).
     fn forward(&self, x: &Tensor) -> Result<Forward> {
+        if self.fused {
+            self.forward_fused(x)
+        } else {
+            self.forward_plain(x)
+        }
+    }
+
+    /// The forward pass layer after layer over all steps at once: each layer's input is the
+    /// `(T * B, ...)` spikes of the one before, its LIF neurons run in one fused pass.
+    fn forward_fused(&self, x: &Tensor) -> Result<Forward> {
+        let b = x.dim(0).ctx("batch")?;
+        let steps = self.timesteps as usize;
+        let mut spikes = vec![0.0; self.layers.len()];
+        let mut maps = Vec::new();
+        let mut act = x.clone();
+        let mut logits = None;
+        for (i, l) in self.layers.iter().enumerate() {
+            act = match l {
+                DLayer::Pool(k) => crate::kernels::pool::sum_pool2d(&act, *k).ctx("pool")?,
+                DLayer::Syn(s) => {
+                    // The input unit folded into the (small) weight tensor.
+                    let w = (self.weights(s)? * s.unit as f64).ctx("weights")?;
+                    let cur = match s.syn.spec {
+                        LayerSpec::Conv {
+                            padding, stride, ..
+                        } => crate::kernels::conv::conv2d(&act, &w, padding, stride)
+                            .ctx("conv")?,
+                        _ => act
+                            .flatten_from(1)
+                            .and_then(|x| x.matmul(&w.t()?))
+                            .ctx("dense")?,
+                    };
+                    let bias = s.bias.as_ref().map(|b| b.as_tensor());
+                    match (&s.theta, &s.leak) {
+                        (Some(theta), Some(leak)) => {
+                            let bits = crate::snn::leak_bits(scalar(leak)?);
+                            let floor = if bits >= 1 << 15 {
+                                None
+                            } else {
+                                Some((self.int_scale(s)?, bits))
+                            };
+                            let op = crate::kernels::lif::Lif::new(
+                                steps,
+                                self.surrogate,
+                                floor,
+                                i == 0,
+                            );
+                            let sp = crate::kernels::lif::lif(
+                                &cur,
+                                bias,
+                                theta.as_tensor(),
+                                leak.as_tensor(),
+                                &op,
+                            )
+                            .ctx("lif")?;
+                            spikes[i] = op.spikes.load(std::sync::atomic::Ordering::Relaxed) as f64;
+                            maps.push(sp.clone());
+                            sp
+                        }
+                        _ => {
+                            let cur = cur.flatten_from(1).ctx("readout")?;
+                            let cur = match bias {
+                                Some(b) => cur.broadcast_add(b).ctx("bias")?,
+                                None => cur,
+                            };
+                            let classes = cur.dim(1).ctx("readout")?;
+                            // Per-step scores summed over the steps, divided by T.
+                            let score = if i == 0 {
+                                cur
+                            } else {
+                                cur.reshape((steps, b, classes))
+                                    .and_then(|c| c.sum(0))
+                                    .and_then(|c| c / steps as f64)
+                                    .ctx("readout")?
+                            };
+                            logits = Some(score.clone());
+                            score
+                        }
+                    }
+                }
+            };
+        }
+        let logits = logits.ok_or_else(|| Error::Convert {
+            layer: self.layers.len() - 1,
+            message: "no readout".into(),
+        })?;
+        Ok(Forward {
+            logits,
+            spikes,
+            maps,
+        })
+    }
+
+    /// The reference forward pass: step after step, each layer a composition of candle ops.
+    fn forward_plain(&self, x: &Tensor) -> Result<Forward> {
         let n = x.dim(0).ctx("batch")?;
         let mut mem: Vec<Option<Tensor>> = vec![None; self.layers.len()];
         let mut last: Vec<Option<Tensor>> = vec![None; self.layers.len()];
         let mut spikes = vec![0.0; self.layers.len()];
         let mut score: Option<Tensor> = None;
-        let (mut rate, mut lif_steps): (Option<Tensor>, usize) = (None, 0);
+        let mut maps = Vec::new();
         let first = match &self.layers[0] {
             DLayer::Syn(s) => self.current(s, x)?,
             DLayer::Pool(_) => {
@@ -595,12 +698,7 @@ impl DietNet {
                                     sd.sum_all()
                                         .and_then(|s| s.to_scalar::<f32>())
                                         .ctx("count")? as f64;
-                                let m = sp.mean_all().ctx("rate")?;
-                                rate = Some(match rate.take() {
-                                    Some(r) => (r + m).ctx("rate")?,
-                                    None => m,
-                                });
-                                lif_steps += 1;
+                                maps.push(sp.clone());
                                 sp
                             }
                             _ => {
@@ -622,15 +720,53 @@ impl DietNet {
         })? / self.timesteps as f64)
             .ctx("logits")?;
         let _ = n;
-        let rate = rate
-            .map(|r| r / lif_steps.max(1) as f64)
-            .transpose()
-            .ctx("rate")?;
         Ok(Forward {
             logits,
             spikes,
-            rate,
+            maps,
         })
+    }
+
+    /// The training loss of the samples `idx` of `data` (cross-entropy of the class scores,
+    /// plus `spike_penalty` x the mean spike rate) and its gradient for every trainable
+    /// parameter, layer after layer: weights, bias, threshold and leak (`None` where the loss
+    /// does not depend on one). What one BPTT step of [`fine_tune`] computes.
+    pub fn loss_and_grads(
+        &self,
+        data: &Split,
+        idx: &[usize],
+        spike_penalty: f64,
+    ) -> Result<(f32, Vec<Option<Tensor>>)> {
+        let x = raw_batch(data, idx, self.input)?;
+        let labels: Vec<u32> = idx.iter().map(|&i| data.labels[i] as u32).collect();
+        let y = Tensor::from_vec(labels, idx.len(), &Device::Cpu).ctx("labels")?;
+        let f = self.forward(&x)?;
+        let loss = self.loss(&f, &y, spike_penalty)?;
+        let grads = loss.backward().ctx("backward")?;
+        let value = loss.to_scalar::<f32>().ctx("loss")?;
+        Ok((
+            value,
+            self.vars(true, true)
+                .iter()
+                .map(|v| grads.get(v.as_tensor()).cloned())
+                .collect(),
+        ))
+    }
+
+    fn loss(&self, f: &Forward, labels: &Tensor, spike_penalty: f64) -> Result<Tensor> {
+        let mut loss = candle_nn::loss::cross_entropy(&f.logits, labels).ctx("loss")?;
+        if spike_penalty > 0.0 && !f.maps.is_empty() {
+            let means = f
+                .maps
+                .iter()
+                .map(|m| m.mean_all())
+                .collect::<candle_core::Result<Vec<_>>>()
+                .and_then(|m| Tensor::stack(&m, 0))
+                .and_then(|m| m.mean_all())
+                .ctx("rate")?;
+            loss = (loss + means.affine(spike_penalty, 0.0).ctx("rate")?).ctx("loss")?;
+        }
+        Ok(loss)
     }
 
     /// Predicted class (the runtime's first-highest rule) of the samples `idx` of `data`.
@@ -712,6 +848,100 @@ pub struct FineTune {
     pub samples_per_second: Option<f64>,
 }
 
+/// One BPTT training step's figures.
+#[derive(Debug, Clone)]
+pub struct StepStats {
+    /// The batch's loss.
+    pub loss: f32,
+    /// Samples of the batch classified right (before the step).
+    pub correct: usize,
+    /// Spikes per layer over the batch and steps.
+    pub spikes: Vec<f64>,
+}
+
+/// The optimiser of a [`DietNet`] and the training step [`fine_tune`] repeats: forward over
+/// all T steps, backward (BPTT), global gradient-norm clipping, Adam, projection.
+pub struct Stepper {
+    opt: AdamW,
+    vars: Vec<Var>,
+    clip: f64,
+    spike_penalty: f64,
+}
+
+impl Stepper {
+    /// Adam over the parameters `spec` trains (weights and biases; thresholds and leaks if
+    /// asked).
+    pub fn new(net: &DietNet, spec: &DietSpec) -> Result<Stepper> {
+        let vars = net.vars(spec.train_threshold, spec.train_leak);
+        let opt = AdamW::new(
+            vars.clone(),
+            ParamsAdamW {
+                lr: spec.lr,
+                weight_decay: 0.0,
+                ..ParamsAdamW::default()
+            },
+        )
+        .ctx("optimiser")?;
+        Ok(Stepper {
+            opt,
+            vars,
+            clip: spec.clip,
+            spike_penalty: spec.spike_penalty,
+        })
+    }
+
+    /// One step on the samples `idx` of `data` at learning rate `lr`.
+    pub fn step(
+        &mut self,
+        net: &DietNet,
+        data: &Split,
+        idx: &[usize],
+        lr: f64,
+    ) -> Result<StepStats> {
+        self.opt.set_learning_rate(lr);
+        let x = raw_batch(data, idx, net.input)?;
+        let labels: Vec<u32> = idx.iter().map(|&i| data.labels[i] as u32).collect();
+        let y = Tensor::from_vec(labels.clone(), idx.len(), &Device::Cpu).ctx("labels")?;
+        let f = net.forward(&x)?;
+        let loss = net.loss(&f, &y, self.spike_penalty)?;
+        let mut grads = loss.backward().ctx("backward")?;
+        if self.clip > 0.0 {
+            let mut sq = 0.0f64;
+            for v in &self.vars {
+                if let Some(g) = grads.get(v.as_tensor()) {
+                    sq += g
+                        .sqr()
+                        .and_then(|g| g.sum_all())
+                        .and_then(|g| g.to_dtype(DType::F64))
+                        .and_then(|g| g.to_scalar::<f64>())
+                        .ctx("grad norm")?;
+                }
+            }
+            let norm = sq.sqrt();
+            if norm > self.clip {
+                let f = self.clip / norm;
+                for v in &self.vars {
+                    if let Some(g) = grads.remove(v.as_tensor()) {
+                        grads.insert(v.as_tensor(), (g * f).ctx("clip")?);
+                    }
+                }
+            }
+        }
+        self.opt.step(&grads).ctx("optimiser step")?;
+        net.project()?;
+        let pred = f
+            .logits
+            .argmax(1)
+            .and_then(|p| p.to_vec1::<u32>())
+            .ctx("argmax")?;
+        Ok(StepStats {
+            loss: loss.to_scalar::<f32>().ctx("loss")?,
+            correct: pred.iter().zip(&labels).filter(|(p, l)| p == l).count(),
+            spikes: f.spikes,
+        })
+    }
+}
+
 /// Fine-tunes `net` on the samples `train` of `data`, choosing the best epoch on `heldout`,
 /// and leaves the best parameters in `net`.
 pub fn fine_tune(
@@ -723,16 +953,7 @@ pub fn fine_tune(
     show: bool,
 ) -> Result<FineTune> {
     let start = Instant::now();
-    let vars = net.vars(spec.train_threshold, spec.train_leak);
-    let mut opt = AdamW::new(
-        vars.clone(),
-        ParamsAdamW {
-            lr: spec.lr,
-            weight_decay: 0.0,
-            ..ParamsAdamW::default()
-        },
-    )
-    .ctx("optimiser")?;
+    let mut opt = Stepper::new(net, spec)?;
     let lif_layers: Vec<usize> = net
         .layers
         .iter()
@@ -783,49 +1004,11 @@ pub fn fine_tune(
         let mut lr = spec.lr;
         for idx in order.chunks(spec.batch) {
             lr = spec.lr_at(k, total, epoch);
-            opt.set_learning_rate(lr);
-            let x = raw_batch(data, idx, net.input)?;
-            let labels: Vec<u32> = idx.iter().map(|&i| data.labels[i] as u32).collect();
-            let y = Tensor::from_vec(labels.clone(), idx.len(), &Device::Cpu).ctx("labels")?;
-            let f = net.forward(&x)?;
-            let mut loss = candle_nn::loss::cross_entropy(&f.logits, &y).ctx("loss")?;
-            if let (Some(r), true) = (&f.rate, spec.spike_penalty > 0.0) {
-                loss = (loss + r.affine(spec.spike_penalty, 0.0).ctx("rate")?).ctx("loss")?;
-            }
-            let mut grads = loss.backward().ctx("backward")?;
-            if spec.clip > 0.0 {
-                let mut sq = 0.0f64;
-                for v in &vars {
-                    if let Some(g) = grads.get(v.as_tensor()) {
-                        sq += g
-                            .sqr()
-                            .and_then(|g| g.sum_all())
-                            .and_then(|g| g.to_dtype(DType::F64))
-                            .and_then(|g| g.to_scalar::<f64>())
-                            .ctx("grad norm")?;
-                    }
-                }
-                let norm = sq.sqrt();
-                if norm > spec.clip {
-                    let f = spec.clip / norm;
-                    for v in &vars {
-                        if let Some(g) = grads.remove(v.as_tensor()) {
-                            grads.insert(v.as_tensor(), (g * f).ctx("clip")?);
-                        }
-                    }
-                }
-            }
-            opt.step(&grads).ctx("optimiser step")?;
-            net.project()?;
-            let pred = f
-                .logits
-                .argmax(1)
-                .and_then(|p| p.to_vec1::<u32>())
-                .ctx("argmax")?;
-            correct += pred.iter().zip(&labels).filter(|(p, l)| p == l).count();
+            let step = opt.step(net, data, idx, lr)?;
+            correct += step.correct;
             seen += idx.len();
-            loss_sum += loss.to_scalar::<f32>().ctx("loss")? as f64 * idx.len() as f64;
-            for (s, x) in spikes.iter_mut().zip(&f.spikes) {
+            loss_sum += step.loss as f64 * idx.len() as f64;
+            for (s, x) in spikes.iter_mut().zip(&step.spikes) {
                 *s += x;
             }
             k += 1;

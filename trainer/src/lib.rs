@@ -10,6 +10,7 @@
 //! the [`surrogate`] gradients; [`pipeline`] chains them for the `ember` command.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod compress;
 pub mod convert;
 pub mod data;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod inspect;
+pub mod kernels;
 pub mod net;
 pub mod pipeline;
 pub mod plot;

@@ -320,6 +320,40 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Training speed of the reference networks on synthetic data: BPTT over T steps, batch
+    /// 64, Adam, surrogate gradient, thresholds and leaks trained (the DIET-SNN step), as
+    /// ../shared/REFERENCE.md sets for speed figures; then the float SNN's evaluation speed
+    /// (no gradient, batches of 256) and the process's peak memory so far.
+    ///
+    /// Example: ember bench-train --net ref-conv --batches 200. With --plain the same step
+    /// runs as the plain composition of candle ops that the fused kernels replace.
+    /// Threads: RAYON_NUM_THREADS (default: one per core).
+    BenchTrain {
+        /// Which network.
+        #[arg(long, value_parser = ["ref-conv", "ref-mlp", "all"], default_value = "all")]
+        net: String,
+        /// Timed training batches.
+        #[arg(long, default_value_t = 100)]
+        batches: usize,
+        /// Untimed batches before them.
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// Samples per batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Timesteps T.
+        #[arg(long, default_value_t = 4)]
+        timesteps: u16,
+        /// Samples of the timed evaluation pass (0: skip it).
+        #[arg(long, default_value_t = 2048)]
+        eval_samples: usize,
+        /// Use the plain candle composition instead of the fused kernels.
+        #[arg(long)]
+        plain: bool,
+        /// Print one JSON object per network instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The whole pipeline on the bundled subset: train REF-MLP's ANN, convert it, fine-tune
     /// it with DIET-SNN (learned thresholds and leaks), quantize, export
     /// demo-out/ref-mlp.ember, evaluate it with the integer runtime, then run it on the
@@ -344,6 +378,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // One thread pool: rayon's (gemm, the fused kernels) on every core; candle's own pool for
+    // its elementwise ops, which spins while it waits, would compete with it for the cores.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     let cli = Cli::parse();
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => tracing::Level::WARN,
@@ -376,6 +415,57 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 fn run(command: Command, progress: bool) -> Result<()> {
     match command {
+        Command::BenchTrain {
+            net,
+            batches,
+            warmup,
+            batch,
+            timesteps,
+            eval_samples,
+            plain,
+            json,
+        } => {
+            let spec = ember_trainer::bench::BenchSpec {
+                timesteps,
+                batch,
+                warmup,
+                batches,
+                eval_samples,
+                plain,
+            };
+            if !json {
+                println!(
+                    "{:<10} {:<7} {:>4} {:>6} {:>8} {:>16} {:>9} {:>15} {:>10}",
+                    "network", "kernels", "T", "batch", "threads", "train samples/s", "ms/step",
+                    "eval samples/s", "peak MiB"
+                );
+            }
+            for (name, text) in ember_trainer::bench::NETWORKS {
+                if net != "all" && net != name {
+                    continue;
+                }
+                let r = ember_trainer::bench::bench(name, text, &spec, progress)?;
+                if json {
+                    println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                } else {
+                    let opt = |v: Option<f64>, d: usize| {
+                        v.map_or("-".to_string(), |v| format!("{v:.d$}"))
+                    };
+                    println!(
+                        "{:<10} {:<7} {:>4} {:>6} {:>8} {:>16.0} {:>9.2} {:>15} {:>10}",
+                        r.network,
+                        r.kernels,
+                        r.timesteps,
+                        r.batch,
+                        r.threads,
+                        r.train_samples_per_second,
+                        r.step_ms,
+                        opt(r.eval_samples_per_second, 0),
+                        opt(r.peak_rss_mib, 0)
+                    );
+                }
+            }
+        }
         Command::Train {
             recipe,
             data,

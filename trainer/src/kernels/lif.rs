@@ -1,0 +1,575 @@
+//! The LIF layer over all T timesteps in one pass, forward and BPTT backward.
+//!
+//! Semantics (the same as [`crate::diet`]'s plain composition and the integer runtime):
+//! membranes start at 0; at step t, `u_t = leak(u'_{t-1}) + (I_t + b)` (`u_0 = I_0 + b`,
+//! `b` the channel's bias), a spike where `u_t >= theta`, soft reset `u'_t = u_t - s_t theta`.
+//! The forward `leak` is the runtime's floor on the integer membrane,
+//! `floor(u * scale * l / 2^15) / scale` with the Q1.15 leak `l`, or the identity where
+//! `l = 2^15`; its gradient is that of `u * leak` (straight through). The spike's gradient is
+//! the surrogate `g(z, dt)` on `z = u/theta - 1`: `d s/d u = g / theta`,
+//! `d s/d theta = -g u / theta^2` ([`crate::surrogate::spike`]); `dt` is the number of steps
+//! since the neuron's last spike ([`crate::surrogate::NEVER`] + t before its first). The
+//! reset's `s_t` carries no gradient; its `theta` does.
+//!
+//! Layout: currents and spikes are `(T * B, C, ...)` or `(T * B, C)`, step-major (row
+//! `t * B + b`), so that the layers before and after run over all steps as one batch. A
+//! direct-input layer passes its current once, `(B, ...)`, and it drives every step
+//! ([`Lif::constant_input`]). The bias is per channel (dimension 1).
+//!
+//! The kernel works on blocks of neurons, all T steps of a block before the next, with
+//! branch-free inner loops that the compiler vectorises; the backward pass recomputes the
+//! forward membranes of its block instead of storing them between the passes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use crate::surrogate::{Surrogate, NEVER};
+
+/// Neurons per parallel task.
+const CHUNK: usize = 4096;
+
+/// The LIF op's settings; current, bias and `[theta, leak]` are its tensor arguments.
+#[derive(Debug, Clone)]
+pub struct Lif {
+    /// Timesteps T.
+    pub timesteps: usize,
+    /// The spike's pseudo-derivative.
+    pub surrogate: Surrogate,
+    /// The forward leak on the integer membrane: `(scale, l)` gives
+    /// `floor(u * scale * l / 2^15) / scale`; `None` keeps the membrane as it is (`l = 2^15`).
+    pub floor: Option<(f32, u16)>,
+    /// The current is `(B, ...)` and drives every step (a direct-input layer).
+    pub constant_input: bool,
+    /// Spikes of the last forward pass (written by the kernel).
+    pub spikes: Arc<AtomicU64>,
+}
+
+impl Lif {
+    /// Settings with a fresh spike counter.
+    pub fn new(
+        timesteps: usize,
+        surrogate: Surrogate,
+        floor: Option<(f32, u16)>,
+        constant_input: bool,
+    ) -> Lif {
+        Lif {
+            timesteps,
+            surrogate,
+            floor,
+            constant_input,
+            spikes: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+/// Spikes `(T * B, ...)` of a LIF layer driven by `current` (`(T * B, C, ...)`, or
+/// `(B, C, ...)` with [`Lif::constant_input`]) plus the per-channel `bias` (`(C,)`), with
+/// threshold `theta` and leak `leak` (shape `(1,)` each). Differentiable in all four. The
+/// number of spikes is left in `op.spikes`.
+pub fn lif(
+    current: &Tensor,
+    bias: Option<&Tensor>,
+    theta: &Tensor,
+    leak: &Tensor,
+    op: &Lif,
+) -> Result<Tensor> {
+    let params = Tensor::cat(&[theta.flatten_all()?, leak.flatten_all()?], 0)?;
+    let bias = match bias {
+        Some(b) => b.flatten_all()?,
+        None => Tensor::zeros(0, candle_core::DType::F32, current.device())?,
+    };
+    current
+        .contiguous()?
+        .apply_op3(&bias.contiguous()?, &params, op.clone())
+}
+
+fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    let all = s.as_slice::<f32>()?;
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&all[a..b]),
+        None => candle_core::bail!("lif: {what} must be contiguous"),
+    }
+}
+
+/// Reads a CPU f32 tensor's values (contiguous) and hands them to `f`.
+fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        candle_core::Storage::Cpu(s) => Ok(f(slice(s, layout, "tensor")?)),
+        _ => candle_core::bail!("lif: CPU tensors only"),
+    }
+}
+
+/// A pointer that parallel tasks write through, each to its own disjoint elements.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: every task writes a set of indices no other task writes (its block of neurons at
+// every step), and the buffer outlives the parallel loop.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// # Safety
+    /// `i` is in bounds and written by this task only.
+    #[inline(always)]
+    unsafe fn row(self, start: usize, n: usize) -> &'static mut [f32] {
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), n) }
+    }
+}
+
+/// `floor(x)` for `|x| < 2^31` (an integer membrane: the runtime's is 32-bit), written so that
+/// it vectorises without SSE4.1's rounding instruction.
+#[inline(always)]
+fn floor(x: f32) -> f32 {
+    let t = x as i32 as f32;
+    if t > x {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
+/// Geometry of one call.
+#[derive(Clone, Copy)]
+struct Geom {
+    /// Neurons per step (B x channels x inner).
+    m: usize,
+    /// Channels (dimension 1) and elements per channel.
+    channels: usize,
+    inner: usize,
+    steps: usize,
+    theta: f32,
+    leak: f32,
+    /// The floor's `scale * l / 2^15` and `1 / scale`.
+    mul: f32,
+    inv: f32,
+}
+
+impl Geom {
+    /// The bias of each neuron `e0..e0 + n`.
+    fn bias_of(&self, bias: &[f32], e0: usize, n: usize) -> Vec<f32> {
+        let mut b = vec![0f32; n];
+        if bias.is_empty() {
+            return b;
+        }
+        // Runs of `inner` neurons share a channel.
+        let mut j = 0;
+        while j < n {
+            let e = e0 + j;
+            let run = (self.inner - e % self.inner).min(n - j);
+            b[j..j + run].fill(bias[(e / self.inner) % self.channels]);
+            j += run;
+        }
+        b
+    }
+}
+
+/// The forward pass of one block of neurons `e0..e0 + b.len()`: with `UPRE`, the pre-reset
+/// membranes into `dst` (`n * steps`, step-major); without, the spikes into the output.
+/// Returns the spike count.
+#[inline(always)]
+fn forward_block<const CONSTANT: bool, const FLOOR: bool, const UPRE: bool>(
+    g: &Geom,
+    cur: &[f32],
+    b: &[f32],
+    e0: usize,
+    out: Out,
+    upre: &mut [f32],
+) -> u64 {
+    let n = b.len();
+    let mut u = vec![0f32; n];
+    let mut count = 0f32;
+    let th = g.theta;
+    for t in 0..g.steps {
+        let c = if CONSTANT {
+            &cur[e0..e0 + n]
+        } else {
+            &cur[t * g.m + e0..t * g.m + e0 + n]
+        };
+        let d: &mut [f32] = if UPRE {
+            &mut upre[t * n..(t + 1) * n]
+        } else {
+            // SAFETY: this block's neurons at step t, written by this task only.
+            unsafe { out.row(t * g.m + e0, n) }
+        };
+        let mut step_count = 0f32;
+        let (d, u, c) = (&mut d[..n], &mut u[..n], &c[..n]);
+        if t == 0 {
+            for j in 0..n {
+                let v = c[j] + b[j];
+                let s = if v >= th { 1.0f32 } else { 0.0 };
+                d[j] = if UPRE { v } else { s };
+                u[j] = v - s * th;
+                step_count += s;
+            }
+        } else {
+            for j in 0..n {
+                let l = if FLOOR {
+                    floor(u[j] * g.mul) * g.inv
+                } else {
+                    u[j]
+                };
+                let v = l + (c[j] + b[j]);
+                let s = if v >= th { 1.0f32 } else { 0.0 };
+                d[j] = if UPRE { v } else { s };
+                u[j] = v - s * th;
+                step_count += s;
+            }
+        }
+        count += step_count;
+    }
+    count as u64
+}
+
+/// Gradients of one block: the current's (into `di`), and per-block sums: for the bias (per
+/// neuron over the steps), the threshold and the leak.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_block<const CONSTANT: bool, const FLOOR: bool>(
+    g: &Geom,
+    surrogate: Surrogate,
+    cur: &[f32],
+    b: &[f32],
+    grad: &[f32],
+    e0: usize,
+    di: Out,
+) -> (Vec<f32>, f64, f64) {
+    let n = b.len();
+    let steps = g.steps;
+    let mut upre = vec![0f32; n * steps];
+    forward_block::<CONSTANT, FLOOR, true>(g, cur, b, e0, di, &mut upre);
+    // The surrogate per neuron and step.
+    let inv_th = 1.0 / g.theta;
+    let th = g.theta;
+    let mut sg = vec![0f32; n * steps];
+    match surrogate {
+        Surrogate::Linear { gamma } => {
+            for (s, &v) in sg.iter_mut().zip(&upre) {
+                *s = gamma * (1.0 - (v * inv_th - 1.0).abs()).max(0.0);
+            }
+        }
+        Surrogate::Stdb { .. } => {
+            // dt = t - last spike (NEVER + t before the first).
+            let mut last = vec![-NEVER; n];
+            for t in 0..steps {
+                for j in 0..n {
+                    sg[t * n + j] = surrogate.grad(0.0, t as f32 - last[j]);
+                    if upre[t * n + j] >= th {
+                        last[j] = t as f32;
+                    }
+                }
+            }
+        }
+    }
+    let mut gup = vec![0f32; n];
+    let mut dsum = vec![0f32; n];
+    let mut dth = vec![0f32; n];
+    let mut dlk = vec![0f32; n];
+    let mut scratch = if CONSTANT { vec![0f32; n] } else { Vec::new() };
+    for t in (0..steps).rev() {
+        let gs = &grad[t * g.m + e0..t * g.m + e0 + n];
+        let up = &upre[t * n..(t + 1) * n];
+        let sgt = &sg[t * n..(t + 1) * n];
+        let o: &mut [f32] = if CONSTANT {
+            &mut scratch
+        } else {
+            // SAFETY: this block's neurons at step t, written by this task only.
+            unsafe { di.row(t * g.m + e0, n) }
+        };
+        let (gup, dsum, dth, o) = (&mut gup[..n], &mut dsum[..n], &mut dth[..n], &mut o[..n]);
+        for j in 0..n {
+            let v = up[j];
+            let s = if v >= th { 1.0f32 } else { 0.0 };
+            let gsg = gs[j] * sgt[j];
+            let du = gup[j] + gsg * inv_th;
+            dth[j] += -gsg * v * inv_th * inv_th - gup[j] * s;
+            dsum[j] += du;
+            o[j] = du;
+        }
+        if t > 0 {
+            // Through the leak into the step before: u_t = leak(u'_{t-1}) + ...
+            let p = &upre[(t - 1) * n..t * n];
+            let dlk = &mut dlk[..n];
+            for j in 0..n {
+                let pv = p[j];
+                let pu = pv - if pv >= th { th } else { 0.0 };
+                dlk[j] += o[j] * pu;
+                gup[j] = o[j] * g.leak;
+            }
+        }
+    }
+    if CONSTANT {
+        // SAFETY: this block's neurons, written by this task only.
+        unsafe { di.row(e0, n) }.copy_from_slice(&dsum);
+    }
+    let sum = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>();
+    (dsum, sum(&dth), sum(&dlk))
+}
+
+/// Whether the CPU has AVX2 and FMA (checked once).
+fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// [`forward_block`] compiled for AVX2 (the same code, wider vectors).
+///
+/// # Safety
+/// The CPU has AVX2 and FMA ([`avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn forward_avx2<const CONSTANT: bool, const FLOOR: bool>(
+    g: &Geom,
+    cur: &[f32],
+    b: &[f32],
+    e0: usize,
+    out: Out,
+) -> u64 {
+    forward_block::<CONSTANT, FLOOR, false>(g, cur, b, e0, out, &mut [])
+}
+
+/// [`backward_block`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA ([`avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn backward_avx2<const CONSTANT: bool, const FLOOR: bool>(
+    g: &Geom,
+    surrogate: Surrogate,
+    cur: &[f32],
+    b: &[f32],
+    grad: &[f32],
+    e0: usize,
+    di: Out,
+) -> (Vec<f32>, f64, f64) {
+    backward_block::<CONSTANT, FLOOR>(g, surrogate, cur, b, grad, e0, di)
+}
+
+/// One block's forward pass, monomorphised and dispatched.
+fn forward<const CONSTANT: bool, const FLOOR: bool>(
+    g: &Geom,
+    cur: &[f32],
+    b: &[f32],
+    e0: usize,
+    out: Out,
+) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: checked above.
+        return unsafe { forward_avx2::<CONSTANT, FLOOR>(g, cur, b, e0, out) };
+    }
+    forward_block::<CONSTANT, FLOOR, false>(g, cur, b, e0, out, &mut [])
+}
+
+/// One block's backward pass, monomorphised and dispatched.
+#[allow(clippy::too_many_arguments)]
+fn backward<const CONSTANT: bool, const FLOOR: bool>(
+    g: &Geom,
+    surrogate: Surrogate,
+    cur: &[f32],
+    b: &[f32],
+    grad: &[f32],
+    e0: usize,
+    di: Out,
+) -> (Vec<f32>, f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: checked above.
+        return unsafe { backward_avx2::<CONSTANT, FLOOR>(g, surrogate, cur, b, grad, e0, di) };
+    }
+    backward_block::<CONSTANT, FLOOR>(g, surrogate, cur, b, grad, e0, di)
+}
+
+impl Lif {
+    /// Neurons per step, channels and elements per channel, and the output shape.
+    fn geometry(&self, shape: &Shape) -> Result<(usize, usize, usize, Shape)> {
+        let dims = shape.dims();
+        if dims.len() < 2 || self.timesteps == 0 {
+            candle_core::bail!("lif: need (batch, channels, ...) and T >= 1, got {dims:?}");
+        }
+        let channels = dims[1];
+        let inner = dims[2..].iter().product::<usize>();
+        if self.constant_input {
+            let mut d = dims.to_vec();
+            d[0] *= self.timesteps;
+            Ok((shape.elem_count(), channels, inner, Shape::from(d)))
+        } else {
+            if dims[0] % self.timesteps != 0 {
+                candle_core::bail!(
+                    "lif: {} rows are not T = {} steps",
+                    dims[0],
+                    self.timesteps
+                );
+            }
+            Ok((
+                shape.elem_count() / self.timesteps,
+                channels,
+                inner,
+                shape.clone(),
+            ))
+        }
+    }
+
+    fn geom(&self, shape: &Shape, theta: f32, leak: f32) -> Result<(Geom, Shape)> {
+        let (m, channels, inner, out) = self.geometry(shape)?;
+        let (mul, inv) = match self.floor {
+            // As the plain composition rounds them.
+            Some((scale, bits)) => (
+                (scale as f64 * bits as f64 / 32768.0) as f32,
+                (1.0 / scale as f64) as f32,
+            ),
+            None => (1.0, 1.0),
+        };
+        Ok((
+            Geom {
+                m,
+                channels,
+                inner,
+                steps: self.timesteps,
+                theta,
+                leak,
+                mul,
+                inv,
+            },
+            out,
+        ))
+    }
+}
+
+fn check_bias(bias: &[f32], channels: usize) -> Result<()> {
+    if !bias.is_empty() && bias.len() != channels {
+        candle_core::bail!("lif: {} biases for {channels} channels", bias.len());
+    }
+    Ok(())
+}
+
+impl CustomOp3 for Lif {
+    fn name(&self) -> &'static str {
+        "lif"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let cur = slice(s1, l1, "current")?;
+        let bias = slice(s2, l2, "bias")?;
+        let params = slice(s3, l3, "threshold and leak")?;
+        if params.len() != 2 {
+            candle_core::bail!("lif: expected [theta, leak]");
+        }
+        let (g, shape) = self.geom(l1.shape(), params[0], params[1])?;
+        check_bias(bias, g.channels)?;
+        let mut out = vec![0f32; g.m * g.steps];
+        let ptr = Out(out.as_mut_ptr());
+        let count: u64 = (0..g.m)
+            .into_par_iter()
+            .step_by(CHUNK)
+            .map(|e0| {
+                let b = g.bias_of(bias, e0, CHUNK.min(g.m - e0));
+                match (self.constant_input, self.floor.is_some()) {
+                    (true, true) => forward::<true, true>(&g, cur, &b, e0, ptr),
+                    (true, false) => forward::<true, false>(&g, cur, &b, e0, ptr),
+                    (false, true) => forward::<false, true>(&g, cur, &b, e0, ptr),
+                    (false, false) => forward::<false, false>(&g, cur, &b, e0, ptr),
+                }
+            })
+            .sum();
+        self.spikes.store(count, Ordering::Relaxed);
+        Ok((CpuStorage::F32(out), shape))
+    }
+
+    fn bwd(
+        &self,
+        current: &Tensor,
+        bias: &Tensor,
+        params: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let p = with_f32(params, |v| v.to_vec())?;
+        let (g, _) = self.geom(current.shape(), p[0], p[1])?;
+        let grad = grad.contiguous()?;
+        let mut di = vec![0f32; current.elem_count()];
+        let ptr = Out(di.as_mut_ptr());
+        let surrogate = self.surrogate;
+        let (dbias, dtheta, dleak) = with_f32(current, |cur| {
+            with_f32(bias, |bias| {
+                with_f32(&grad, |gr| {
+                    check_bias(bias, g.channels)?;
+                    let parts: Vec<(usize, Vec<f32>, f64, f64)> = (0..g.m)
+                        .into_par_iter()
+                        .step_by(CHUNK)
+                        .map(|e0| {
+                            let b = g.bias_of(bias, e0, CHUNK.min(g.m - e0));
+                            let (d, th, lk) = match (self.constant_input, self.floor.is_some()) {
+                                (true, true) => backward::<true, true>(
+                                    &g, surrogate, cur, &b, gr, e0, ptr,
+                                ),
+                                (true, false) => backward::<true, false>(
+                                    &g, surrogate, cur, &b, gr, e0, ptr,
+                                ),
+                                (false, true) => backward::<false, true>(
+                                    &g, surrogate, cur, &b, gr, e0, ptr,
+                                ),
+                                (false, false) => backward::<false, false>(
+                                    &g, surrogate, cur, &b, gr, e0, ptr,
+                                ),
+                            };
+                            (e0, d, th, lk)
+                        })
+                        .collect();
+                    let mut dbias = vec![0f64; bias.len()];
+                    let (mut dtheta, mut dleak) = (0f64, 0f64);
+                    for (e0, d, th, lk) in parts {
+                        if !dbias.is_empty() {
+                            for (j, &x) in d.iter().enumerate() {
+                                dbias[((e0 + j) / g.inner) % g.channels] += x as f64;
+                            }
+                        }
+                        dtheta += th;
+                        dleak += lk;
+                    }
+                    Ok::<_, candle_core::Error>((dbias, dtheta, dleak))
+                })
+            })
+        })????;
+        let dev = current.device();
+        let dbias = (!dbias.is_empty())
+            .then(|| {
+                Tensor::from_vec(
+                    dbias.iter().map(|&x| x as f32).collect::<Vec<_>>(),
+                    bias.shape(),
+                    dev,
+                )
+            })
+            .transpose()?;
+        Ok((
+            Some(Tensor::from_vec(di, current.shape(), dev)?),
+            dbias,
+            Some(Tensor::from_vec(
+                vec![dtheta as f32, dleak as f32],
+                params.shape(),
+                dev,
+            )?),
+        ))
+    }
+}

@@ -1,0 +1,232 @@
+//! The fused LIF kernel against the plain candle composition it replaces (values and
+//! gradients, random shapes, every option), and the fused DIET network against the plain one.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor, Var};
+use ember_trainer::convert::convert_at;
+use ember_trainer::data::mnist::Mnist;
+use ember_trainer::diet::DietNet;
+use ember_trainer::kernels::lif::{lif, Lif};
+use ember_trainer::net::{Net, Rng};
+use ember_trainer::recipe::Recipe;
+use ember_trainer::surrogate::{spike, Surrogate, NEVER};
+
+/// The plain composition: step after step, as `DietNet`'s reference forward pass.
+fn plain_lif(cur: &Tensor, theta: &Var, leak: &Var, op: &Lif, batch: usize) -> Tensor {
+    let dev = Device::Cpu;
+    let mut mem: Option<Tensor> = None;
+    let mut last: Option<Tensor> = None;
+    let mut out = Vec::new();
+    for t in 0..op.timesteps {
+        let i = if op.constant_input {
+            cur.clone()
+        } else {
+            cur.narrow(0, t * batch, batch).unwrap()
+        };
+        let u = match mem.take() {
+            None => i,
+            Some(u) => {
+                let lu = u.broadcast_mul(leak.as_tensor()).unwrap();
+                let ud = u.detach();
+                let target = match op.floor {
+                    None => ud,
+                    Some((scale, bits)) => ((ud * (scale as f64 * bits as f64 / 32768.0))
+                        .unwrap()
+                        .floor()
+                        .unwrap()
+                        / scale as f64)
+                        .unwrap(),
+                };
+                let l = (&lu + (target - lu.detach()).unwrap()).unwrap();
+                (l + i).unwrap()
+            }
+        };
+        let last_t = last
+            .take()
+            .unwrap_or_else(|| Tensor::full(-NEVER, u.shape(), &dev).unwrap());
+        let dt = last_t.affine(-1.0, t as f64).unwrap();
+        let sp = spike(&u, theta.as_tensor(), &dt, &op.surrogate).unwrap();
+        let sd = sp.detach();
+        mem = Some((&u - sd.broadcast_mul(theta.as_tensor()).unwrap()).unwrap());
+        last = Some(
+            ((sd.affine(-1.0, 1.0).unwrap() * &last_t).unwrap() + (&sd * t as f64).unwrap())
+                .unwrap(),
+        );
+        out.push(sp);
+    }
+    Tensor::cat(&out, 0).unwrap()
+}
+
+fn random(rng: &mut Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n)
+        .map(|_| lo + (hi - lo) * (rng.uniform(1.0) + 1.0) / 2.0)
+        .collect()
+}
+
+fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let scale = b.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
+    for (k, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * scale,
+            "{what}[{k}]: fused {x} vs plain {y} (scale {scale})"
+        );
+    }
+}
+
+fn flat(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+#[test]
+fn fused_lif_equals_the_plain_composition() {
+    let dev = Device::Cpu;
+    let mut rng = Rng::new(11);
+    let surrogates = [
+        Surrogate::Linear { gamma: 0.3 },
+        Surrogate::Stdb {
+            alpha: 0.3,
+            beta: 0.01,
+        },
+    ];
+    let mut cases = 0;
+    for &steps in &[1usize, 2, 4, 7] {
+        for constant in [false, true] {
+            for floor in [None, Some((37.5f32, 24576u16)), Some((3.0, 31000))] {
+                for (si, &surrogate) in surrogates.iter().enumerate() {
+                    // Shapes that cross the kernel's chunking: (batch, c, h, w).
+                    let batch = 1 + (steps + si) % 3;
+                    let shape = [batch, 3, 29 + steps, 31];
+                    let per_step: usize = shape.iter().product();
+                    let rows = if constant { 1 } else { steps };
+                    let theta_v = 0.5 + rng.uniform(0.2);
+                    let leak_v = match floor {
+                        Some((_, bits)) => bits as f32 / 32768.0,
+                        None => 1.0,
+                    };
+                    let mut dims = shape;
+                    dims[0] *= rows;
+                    let cur = Var::from_vec(
+                        random(&mut rng, per_step * rows, -0.4, 1.2),
+                        &dims[..],
+                        &dev,
+                    )
+                    .unwrap();
+                    let theta = Var::from_vec(vec![theta_v], 1, &dev).unwrap();
+                    let leak = Var::from_vec(vec![leak_v], 1, &dev).unwrap();
+                    let op = Lif::new(steps, surrogate, floor, constant);
+                    let r = Tensor::from_vec(
+                        random(&mut rng, per_step * steps, -1.0, 1.0),
+                        per_step * steps,
+                        &dev,
+                    )
+                    .unwrap();
+                    // A per-channel bias in half of the cases.
+                    let bias = Var::from_vec(random(&mut rng, 3, -0.3, 0.3), 3, &dev).unwrap();
+                    let with_bias = (steps + si) % 2 == 0;
+                    let fused = lif(
+                        cur.as_tensor(),
+                        with_bias.then(|| bias.as_tensor()),
+                        theta.as_tensor(),
+                        leak.as_tensor(),
+                        &op,
+                    )
+                    .unwrap();
+                    let driven = if with_bias {
+                        let b = bias.as_tensor().reshape((1, 3, 1, 1)).unwrap();
+                        cur.as_tensor().broadcast_add(&b).unwrap()
+                    } else {
+                        cur.as_tensor().clone()
+                    };
+                    let plain = plain_lif(&driven, &theta, &leak, &op, batch);
+                    let count = f64::from(op.spikes.load(std::sync::atomic::Ordering::Relaxed) as u32);
+                    let what = format!("T={steps} constant={constant} floor={floor:?} {surrogate:?}");
+                    assert_eq!(fused.dims()[0], steps * batch, "{what}");
+                    let (f, p) = (flat(&fused), flat(&plain));
+                    assert_eq!(f, p, "{what}: spikes");
+                    assert!(f.iter().any(|&s| s == 1.0) && f.iter().any(|&s| s == 0.0));
+                    assert_eq!(count, f.iter().map(|&x| x as f64).sum::<f64>(), "{what}: count");
+                    let loss = |s: &Tensor| (s.flatten_all().unwrap() * &r).unwrap().sum_all().unwrap();
+                    let gf = loss(&fused).backward().unwrap();
+                    let gp = loss(&plain).backward().unwrap();
+                    let mut vars = vec![(&cur, "current"), (&theta, "theta"), (&leak, "leak")];
+                    if with_bias {
+                        vars.push((&bias, "bias"));
+                    }
+                    for (v, name) in vars {
+                        // No gradient (the leak at T = 1) reads as zeros.
+                        let read = |g: &candle_core::backprop::GradStore| {
+                            g.get(v.as_tensor())
+                                .map(flat)
+                                .unwrap_or_else(|| vec![0.0; v.elem_count()])
+                        };
+                        let (a, b) = (read(&gf), read(&gp));
+                        assert_close(&a, &b, 2e-4, &format!("{what}: d/d{name}"));
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 48);
+}
+
+#[test]
+fn lif_rejects_a_batch_that_is_not_t_steps() {
+    let dev = Device::Cpu;
+    let cur = Tensor::zeros((5, 3), candle_core::DType::F32, &dev).unwrap();
+    let one = Tensor::ones(1, candle_core::DType::F32, &dev).unwrap();
+    let op = Lif::new(2, Surrogate::default(), None, false);
+    let e = lif(&cur, None, &one, &one, &op).unwrap_err().to_string();
+    assert!(e.contains("not T = 2 steps"), "{e}");
+}
+
+/// A REF-CONV-shaped network (smaller) converted from a random ANN: the fused forward and
+/// backward passes give the plain composition's loss, gradients and predictions.
+#[test]
+fn fused_diet_network_equals_the_plain_one() {
+    let text = "name = \"k\"\ntimesteps = 3\ninput = [28, 28, 1]\n\
+        [[layers]]\nkind = \"conv\"\nout_channels = 4\nkernel = 3\npadding = 1\n\
+        [[layers]]\nkind = \"avgpool\"\nkernel = 2\n\
+        [[layers]]\nkind = \"conv\"\nout_channels = 6\nkernel = 3\npadding = 1\n\
+        [[layers]]\nkind = \"avgpool\"\nkernel = 2\n\
+        [[layers]]\nkind = \"dense\"\noutputs = 10\n\
+        [train]\nepochs = 1\nbatch = 32\nlr = 2e-3\nseed = 5\n\
+        [convert]\npercentile = 99\ncalibration_samples = 200\n";
+    let r = Recipe::parse(text, Path::new("k.toml")).expect("recipe");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-small");
+    let mut m = Mnist::load(&dir).unwrap();
+    m.train.truncate(400);
+    let net = Net::init(&r).unwrap();
+    ember_trainer::train::train(&net, &m.train, 1, false).unwrap();
+    let snn = convert_at(&net, &m.train, 3).unwrap();
+    let mut fused = DietNet::from_snn(&snn, Surrogate::default()).unwrap();
+    assert!(fused.fused, "fused is the default");
+    let mut plain = fused.clone();
+    plain.fused = false;
+    let idx: Vec<usize> = (0..48).collect();
+    let (lf, gf) = fused.loss_and_grads(&m.train, &idx, 0.5).unwrap();
+    let (lp, gp) = plain.loss_and_grads(&m.train, &idx, 0.5).unwrap();
+    assert!((lf - lp).abs() <= 1e-4 * lp.abs(), "loss {lf} vs {lp}");
+    assert_eq!(gf.len(), gp.len());
+    let mut compared = 0;
+    for (k, (a, b)) in gf.iter().zip(&gp).enumerate() {
+        match (a, b) {
+            (Some(a), Some(b)) => {
+                assert_close(&flat(a), &flat(b), 2e-3, &format!("parameter {k}"));
+                compared += 1;
+            }
+            (None, None) => {}
+            _ => panic!("parameter {k}: gradient in one pass only"),
+        }
+    }
+    // Three weights, two thresholds, two leaks; the readout's bias.
+    assert!(compared >= 7, "{compared} gradients compared");
+    let test: Vec<usize> = (0..200).collect();
+    fused.fused = true;
+    assert_eq!(
+        fused.predict(&m.test, &test).unwrap(),
+        plain.predict(&m.test, &test).unwrap()
+    );
+}
