@@ -279,10 +279,11 @@ struct Forward {
     logits: Tensor,
     /// Spikes per layer over the batch and steps.
     spikes: Vec<f64>,
-    /// Spike maps whose mean of means is the mean spike rate over the LIF layers and steps
-    /// (per layer and step in the plain pass, per layer over all steps in the fused one);
-    /// differentiable through the surrogate.
-    maps: Vec<Tensor>,
+    /// Spike maps, each with the factor that makes its mean a spike rate (1, or 1/k² for the
+    /// fused pass's pooled window counts); the mean of their rates is the mean spike rate over
+    /// the LIF layers and steps (the plain pass has one map per layer and step, the fused
+    /// one per layer). Differentiable through the surrogate.
+    maps: Vec<(Tensor, f64)>,
 }
 
 fn scalar(v: &Var) -> Result<f32> {
@@ -569,7 +570,12 @@ impl DietNet {
         let mut maps = Vec::new();
         let mut act = x.clone();
         let mut logits = None;
+        // A pool right after a LIF layer runs inside its kernel.
+        let mut pooled = false;
         for (i, l) in self.layers.iter().enumerate() {
+            if std::mem::take(&mut pooled) {
+                continue;
+            }
             act = match l {
                 DLayer::Pool(k) => crate::kernels::pool::sum_pool2d(&act, *k).ctx("pool")?,
                 DLayer::Syn(s) => {
@@ -578,8 +584,7 @@ impl DietNet {
                     let cur = match s.syn.spec {
                         LayerSpec::Conv {
                             padding, stride, ..
-                        } => crate::kernels::conv::conv2d(&act, &w, padding, stride)
-                            .ctx("conv")?,
+                        } => crate::kernels::conv::conv2d(&act, &w, padding, stride).ctx("conv")?,
                         _ => act
                             .flatten_from(1)
                             .and_then(|x| x.matmul(&w.t()?))
@@ -594,12 +599,14 @@ impl DietNet {
                             } else {
                                 Some((self.int_scale(s)?, bits))
                             };
-                            let op = crate::kernels::lif::Lif::new(
-                                steps,
-                                self.surrogate,
-                                floor,
-                                i == 0,
-                            );
+                            let mut op =
+                                crate::kernels::lif::Lif::new(steps, self.surrogate, floor, i == 0);
+                            let mut per_spike = 1.0;
+                            if let Some(DLayer::Pool(k)) = self.layers.get(i + 1) {
+                                op = op.pooled(*k);
+                                pooled = true;
+                                per_spike = 1.0 / (k * k) as f64;
+                            }
                             let sp = crate::kernels::lif::lif(
                                 &cur,
                                 bias,
@@ -609,7 +616,7 @@ impl DietNet {
                             )
                             .ctx("lif")?;
                             spikes[i] = op.spikes.load(std::sync::atomic::Ordering::Relaxed) as f64;
-                            maps.push(sp.clone());
+                            maps.push((sp.clone(), per_spike));
                             sp
                         }
                         _ => {
@@ -698,7 +705,7 @@ impl DietNet {
                                     sd.sum_all()
                                         .and_then(|s| s.to_scalar::<f32>())
                                         .ctx("count")? as f64;
-                                maps.push(sp.clone());
+                                maps.push((sp.clone(), 1.0));
                                 sp
                             }
                             _ => {
@@ -759,7 +766,7 @@ impl DietNet {
             let means = f
                 .maps
                 .iter()
-                .map(|m| m.mean_all())
+                .map(|(m, f)| m.mean_all().and_then(|m| m * *f))
                 .collect::<candle_core::Result<Vec<_>>>()
                 .and_then(|m| Tensor::stack(&m, 0))
                 .and_then(|m| m.mean_all())
@@ -862,26 +869,38 @@ pub struct StepStats {
 /// The optimiser of a [`DietNet`] and the training step [`fine_tune`] repeats: forward over
 /// all T steps, backward (BPTT), global gradient-norm clipping, Adam, projection.
 pub struct Stepper {
-    opt: AdamW,
+    opt: Optimiser,
     vars: Vec<Var>,
     clip: f64,
     spike_penalty: f64,
 }
 
+/// Adam as one fused pass per parameter, or candle-nn's composition (the plain pass).
+enum Optimiser {
+    Fused(crate::kernels::adam::Adam),
+    Plain(AdamW),
+}
+
 impl Stepper {
     /// Adam over the parameters `spec` trains (weights and biases; thresholds and leaks if
-    /// asked).
+    /// asked), fused or plain as `net` runs.
     pub fn new(net: &DietNet, spec: &DietSpec) -> Result<Stepper> {
         let vars = net.vars(spec.train_threshold, spec.train_leak);
-        let opt = AdamW::new(
-            vars.clone(),
-            ParamsAdamW {
-                lr: spec.lr,
-                weight_decay: 0.0,
-                ..ParamsAdamW::default()
-            },
-        )
-        .ctx("optimiser")?;
+        let opt = if net.fused {
+            Optimiser::Fused(crate::kernels::adam::Adam::new(vars.clone()))
+        } else {
+            Optimiser::Plain(
+                AdamW::new(
+                    vars.clone(),
+                    ParamsAdamW {
+                        lr: spec.lr,
+                        weight_decay: 0.0,
+                        ..ParamsAdamW::default()
+                    },
+                )
+                .ctx("optimiser")?,
+            )
+        };
         Ok(Stepper {
             opt,
             vars,
@@ -898,36 +917,50 @@ impl Stepper {
         idx: &[usize],
         lr: f64,
     ) -> Result<StepStats> {
-        self.opt.set_learning_rate(lr);
         let x = raw_batch(data, idx, net.input)?;
         let labels: Vec<u32> = idx.iter().map(|&i| data.labels[i] as u32).collect();
         let y = Tensor::from_vec(labels.clone(), idx.len(), &Device::Cpu).ctx("labels")?;
         let f = net.forward(&x)?;
         let loss = net.loss(&f, &y, self.spike_penalty)?;
         let mut grads = loss.backward().ctx("backward")?;
-        if self.clip > 0.0 {
-            let mut sq = 0.0f64;
-            for v in &self.vars {
-                if let Some(g) = grads.get(v.as_tensor()) {
-                    sq += g
-                        .sqr()
-                        .and_then(|g| g.sum_all())
-                        .and_then(|g| g.to_dtype(DType::F64))
-                        .and_then(|g| g.to_scalar::<f64>())
-                        .ctx("grad norm")?;
-                }
-            }
-            let norm = sq.sqrt();
-            if norm > self.clip {
-                let f = self.clip / norm;
-                for v in &self.vars {
-                    if let Some(g) = grads.remove(v.as_tensor()) {
-                        grads.insert(v.as_tensor(), (g * f).ctx("clip")?);
+        match &mut self.opt {
+            Optimiser::Fused(adam) => {
+                let mut scale = 1.0;
+                if self.clip > 0.0 {
+                    let norm = adam.grad_norm(&grads).ctx("grad norm")?;
+                    if norm > self.clip {
+                        scale = self.clip / norm;
                     }
                 }
+                adam.step(&grads, lr, scale).ctx("optimiser step")?;
+            }
+            Optimiser::Plain(opt) => {
+                opt.set_learning_rate(lr);
+                if self.clip > 0.0 {
+                    let mut sq = 0.0f64;
+                    for v in &self.vars {
+                        if let Some(g) = grads.get(v.as_tensor()) {
+                            sq += g
+                                .sqr()
+                                .and_then(|g| g.sum_all())
+                                .and_then(|g| g.to_dtype(DType::F64))
+                                .and_then(|g| g.to_scalar::<f64>())
+                                .ctx("grad norm")?;
+                        }
+                    }
+                    let norm = sq.sqrt();
+                    if norm > self.clip {
+                        let f = self.clip / norm;
+                        for v in &self.vars {
+                            if let Some(g) = grads.remove(v.as_tensor()) {
+                                grads.insert(v.as_tensor(), (g * f).ctx("clip")?);
+                            }
+                        }
+                    }
+                }
+                opt.step(&grads).ctx("optimiser step")?;
             }
         }
-        self.opt.step(&grads).ctx("optimiser step")?;
         net.project()?;
         let pred = f
             .logits

@@ -436,8 +436,15 @@ fn run(command: Command, progress: bool) -> Result<()> {
             if !json {
                 println!(
                     "{:<10} {:<7} {:>4} {:>6} {:>8} {:>16} {:>9} {:>15} {:>10}",
-                    "network", "kernels", "T", "batch", "threads", "train samples/s", "ms/step",
-                    "eval samples/s", "peak MiB"
+                    "network",
+                    "kernels",
+                    "T",
+                    "batch",
+                    "threads",
+                    "train samples/s",
+                    "ms/step",
+                    "eval samples/s",
+                    "peak MiB"
                 );
             }
             for (name, text) in ember_trainer::bench::NETWORKS {

@@ -140,14 +140,21 @@ fn fused_lif_equals_the_plain_composition() {
                         cur.as_tensor().clone()
                     };
                     let plain = plain_lif(&driven, &theta, &leak, &op, batch);
-                    let count = f64::from(op.spikes.load(std::sync::atomic::Ordering::Relaxed) as u32);
-                    let what = format!("T={steps} constant={constant} floor={floor:?} {surrogate:?}");
+                    let count =
+                        f64::from(op.spikes.load(std::sync::atomic::Ordering::Relaxed) as u32);
+                    let what =
+                        format!("T={steps} constant={constant} floor={floor:?} {surrogate:?}");
                     assert_eq!(fused.dims()[0], steps * batch, "{what}");
                     let (f, p) = (flat(&fused), flat(&plain));
                     assert_eq!(f, p, "{what}: spikes");
-                    assert!(f.iter().any(|&s| s == 1.0) && f.iter().any(|&s| s == 0.0));
-                    assert_eq!(count, f.iter().map(|&x| x as f64).sum::<f64>(), "{what}: count");
-                    let loss = |s: &Tensor| (s.flatten_all().unwrap() * &r).unwrap().sum_all().unwrap();
+                    assert!(f.contains(&1.0) && f.contains(&0.0));
+                    assert_eq!(
+                        count,
+                        f.iter().map(|&x| x as f64).sum::<f64>(),
+                        "{what}: count"
+                    );
+                    let loss =
+                        |s: &Tensor| (s.flatten_all().unwrap() * &r).unwrap().sum_all().unwrap();
                     let gf = loss(&fused).backward().unwrap();
                     let gp = loss(&plain).backward().unwrap();
                     let mut vars = vec![(&cur, "current"), (&theta, "theta"), (&leak, "leak")];
@@ -229,4 +236,163 @@ fn fused_diet_network_equals_the_plain_one() {
         fused.predict(&m.test, &test).unwrap(),
         plain.predict(&m.test, &test).unwrap()
     );
+}
+
+/// LIF with the pool inside the kernel equals LIF, then candle's average pool times k².
+#[test]
+fn pooled_lif_equals_lif_then_pool() {
+    let dev = Device::Cpu;
+    let mut rng = Rng::new(3);
+    for (steps, constant, k, shape) in [
+        (1usize, true, 2usize, [3usize, 4, 28, 28]),
+        (3, false, 2, [2, 5, 14, 14]),
+        (4, true, 3, [2, 2, 9, 12]),
+        (2, false, 2, [70, 2, 6, 8]),
+    ] {
+        let per_step: usize = shape.iter().product();
+        let rows = if constant { 1 } else { steps };
+        let mut dims = shape;
+        dims[0] *= rows;
+        let cur = Var::from_vec(
+            random(&mut rng, per_step * rows, -0.4, 1.2),
+            &dims[..],
+            &dev,
+        )
+        .unwrap();
+        let bias = Var::from_vec(random(&mut rng, shape[1], -0.2, 0.2), shape[1], &dev).unwrap();
+        let theta = Var::from_vec(vec![0.6f32], 1, &dev).unwrap();
+        let leak = Var::from_vec(vec![0.75f32], 1, &dev).unwrap();
+        let op = Lif::new(steps, Surrogate::default(), Some((20.0, 24576)), constant);
+        let pooled = op.clone().pooled(k);
+        let args = |op: &Lif| {
+            lif(
+                cur.as_tensor(),
+                Some(bias.as_tensor()),
+                theta.as_tensor(),
+                leak.as_tensor(),
+                op,
+            )
+            .unwrap()
+        };
+        let plain = (args(&op).avg_pool2d(k).unwrap() * (k * k) as f64).unwrap();
+        let fused = args(&pooled);
+        let what = format!("T={steps} constant={constant} k={k} {shape:?}");
+        assert_eq!(fused.dims(), plain.dims(), "{what}");
+        assert_eq!(flat(&fused), flat(&plain), "{what}: window counts");
+        assert_eq!(
+            op.spikes.load(std::sync::atomic::Ordering::Relaxed),
+            pooled.spikes.load(std::sync::atomic::Ordering::Relaxed),
+            "{what}: spike count"
+        );
+        let r = Tensor::from_vec(
+            random(&mut rng, plain.elem_count(), -1.0, 1.0),
+            plain.shape(),
+            &dev,
+        )
+        .unwrap();
+        let gf = (&fused * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let gp = (&plain * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (v, name) in [
+            (&cur, "current"),
+            (&bias, "bias"),
+            (&theta, "theta"),
+            (&leak, "leak"),
+        ] {
+            let a = flat(gf.get(v.as_tensor()).unwrap());
+            let b = flat(gp.get(v.as_tensor()).unwrap());
+            assert_close(&a, &b, 1e-4, &format!("{what}: d/d{name}"));
+        }
+    }
+}
+
+/// The one-pass Adam follows candle-nn's AdamW (no weight decay) step for step, and its
+/// gradient norm and scaling are the clipping's.
+#[test]
+fn fused_adam_follows_candle_adamw() {
+    use candle_nn::Optimizer;
+    let dev = Device::Cpu;
+    let mut rng = Rng::new(9);
+    let shapes = [vec![40_000usize], vec![7, 3], vec![1]];
+    let init: Vec<Vec<f32>> = shapes
+        .iter()
+        .map(|s| random(&mut rng, s.iter().product(), -1.0, 1.0))
+        .collect();
+    let make = || -> Vec<Var> {
+        init.iter()
+            .zip(&shapes)
+            .map(|(v, s)| Var::from_vec(v.clone(), s.as_slice(), &dev).unwrap())
+            .collect()
+    };
+    let (a, b) = (make(), make());
+    let mut fused = ember_trainer::kernels::adam::Adam::new(a.clone());
+    let mut plain = candle_nn::AdamW::new(
+        b.clone(),
+        candle_nn::ParamsAdamW {
+            lr: 1e-2,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // loss = sum(w^3) / 3 + sum(w * r): gradient w^2 + r.
+    let loss = |vars: &[Var], r: &[Tensor]| {
+        let mut l = Tensor::zeros((), candle_core::DType::F32, &dev).unwrap();
+        for (v, r) in vars.iter().zip(r) {
+            let w = v.as_tensor();
+            let c = ((w.sqr().unwrap() * w).unwrap().sum_all().unwrap() / 3.0).unwrap();
+            l = ((l + c).unwrap() + (w * r).unwrap().sum_all().unwrap()).unwrap();
+        }
+        l
+    };
+    for step in 0..6 {
+        let r: Vec<Tensor> = shapes
+            .iter()
+            .map(|s| {
+                let n = s.iter().product();
+                Tensor::from_vec(random(&mut rng, n, -1.0, 1.0), s.as_slice(), &dev).unwrap()
+            })
+            .collect();
+        let ga = loss(&a, &r).backward().unwrap();
+        let gb = loss(&b, &r).backward().unwrap();
+        let norm = fused.grad_norm(&ga).unwrap();
+        let expect: f64 = b
+            .iter()
+            .map(|v| {
+                let g = flat(gb.get(v.as_tensor()).unwrap());
+                g.iter().map(|&x| (x as f64).powi(2)).sum::<f64>()
+            })
+            .sum::<f64>()
+            .sqrt();
+        assert!(
+            (norm - expect).abs() <= 1e-4 * expect,
+            "norm {norm} vs {expect}"
+        );
+        // Clip to half the norm on odd steps: the plain pass scales the gradients.
+        let scale = if step % 2 == 1 { 0.5 } else { 1.0 };
+        let mut gb = gb;
+        for v in &b {
+            let g = gb.remove(v.as_tensor()).unwrap();
+            gb.insert(v.as_tensor(), (g * scale).unwrap());
+        }
+        fused.step(&ga, 1e-2, scale).unwrap();
+        plain.step(&gb).unwrap();
+        for (k, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert_close(
+                &flat(x.as_tensor()),
+                &flat(y.as_tensor()),
+                1e-5,
+                &format!("step {step}, parameter {k}"),
+            );
+        }
+    }
 }

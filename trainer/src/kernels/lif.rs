@@ -26,6 +26,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::with_f32;
 use crate::surrogate::{Surrogate, NEVER};
 
 /// Neurons per parallel task.
@@ -43,6 +44,10 @@ pub struct Lif {
     pub floor: Option<(f32, u16)>,
     /// The current is `(B, ...)` and drives every step (a direct-input layer).
     pub constant_input: bool,
+    /// Sum-pool the spikes over `pool x pool` windows (stride `pool`) on the way out, as the
+    /// runtime's LIF -> pool does: the output is the window counts `(T * B, C, H/k, W/k)`
+    /// and the spike maps never exist as a tensor; 1 = no pooling.
+    pub pool: usize,
     /// Spikes of the last forward pass (written by the kernel).
     pub spikes: Arc<AtomicU64>,
 }
@@ -60,8 +65,15 @@ impl Lif {
             surrogate,
             floor,
             constant_input,
+            pool: 1,
             spikes: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The same, followed by `k x k` sum pooling ([`Lif::pool`]).
+    pub fn pooled(mut self, k: usize) -> Lif {
+        self.pool = k;
+        self
     }
 }
 
@@ -87,21 +99,7 @@ pub fn lif(
 }
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let all = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&all[a..b]),
-        None => candle_core::bail!("lif: {what} must be contiguous"),
-    }
-}
-
-/// Reads a CPU f32 tensor's values (contiguous) and hands them to `f`.
-fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        candle_core::Storage::Cpu(s) => Ok(f(slice(s, layout, "tensor")?)),
-        _ => candle_core::bail!("lif: CPU tensors only"),
-    }
+    super::slice(s, l, &format!("lif: {what}"))
 }
 
 /// A pointer that parallel tasks write through, each to its own disjoint elements.
@@ -121,16 +119,10 @@ impl Out {
     }
 }
 
-/// `floor(x)` for `|x| < 2^31` (an integer membrane: the runtime's is 32-bit), written so that
-/// it vectorises without SSE4.1's rounding instruction.
+/// `floor(x)`: one instruction with SSE4.1 (the AVX2 build), a library call without.
 #[inline(always)]
 fn floor(x: f32) -> f32 {
-    let t = x as i32 as f32;
-    if t > x {
-        t - 1.0
-    } else {
-        t
-    }
+    x.floor()
 }
 
 /// Geometry of one call.
@@ -141,6 +133,9 @@ struct Geom {
     /// Channels (dimension 1) and elements per channel.
     channels: usize,
     inner: usize,
+    /// Plane width (dimension 3; 1 for dense layers) and the pooling window.
+    width: usize,
+    pool: usize,
     steps: usize,
     theta: f32,
     leak: f32,
@@ -150,10 +145,93 @@ struct Geom {
 }
 
 impl Geom {
+    /// Neurons per parallel task: whole planes when pooling, so that no window is split.
+    fn block(&self) -> usize {
+        if self.pool > 1 {
+            (CHUNK / self.inner).max(1) * self.inner
+        } else {
+            CHUNK
+        }
+    }
+
+    /// Output elements per step.
+    fn out_per_step(&self) -> usize {
+        self.m / (self.pool * self.pool)
+    }
+
+    /// Writes step `t`'s spikes `s` of the neurons `e0..` to the output, pooled if asked.
+    #[inline(always)]
+    fn emit(&self, s: &[f32], e0: usize, t: usize, out: Out) {
+        let k = self.pool;
+        let n = s.len();
+        if k == 1 {
+            // SAFETY: this block's neurons at step t, written by this task only.
+            unsafe { out.row(t * self.m + e0, n) }.copy_from_slice(s);
+            return;
+        }
+        let (w, pw) = (self.width, self.width / k);
+        let ph = self.inner / w / k;
+        // SAFETY: the pooled planes of this block's planes at step t, this task's only.
+        let dst = unsafe { out.row(t * self.out_per_step() + e0 / (k * k), n / (k * k)) };
+        for (src, dp) in s
+            .chunks_exact(self.inner)
+            .zip(dst.chunks_exact_mut(ph * pw))
+        {
+            for (py, row) in dp.chunks_exact_mut(pw).enumerate() {
+                row.fill(0.0);
+                for dy in 0..k {
+                    let srow = &src[(py * k + dy) * w..(py * k + dy + 1) * w];
+                    for (px, r) in row.iter_mut().enumerate() {
+                        *r += srow[px * k..px * k + k].iter().sum::<f32>();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The gradient of step `t`'s spikes of the neurons `e0..e0 + dst.len()`: the output's
+    /// gradient, or with pooling its window's.
+    #[inline(always)]
+    fn expand(&self, grad: &[f32], e0: usize, t: usize, dst: &mut [f32]) {
+        let k = self.pool;
+        let n = dst.len();
+        if k == 1 {
+            dst.copy_from_slice(&grad[t * self.m + e0..t * self.m + e0 + n]);
+            return;
+        }
+        let (w, pw) = (self.width, self.width / k);
+        let ph = self.inner / w / k;
+        let start = t * self.out_per_step() + e0 / (k * k);
+        let src = &grad[start..start + n / (k * k)];
+        for (sp, dp) in src
+            .chunks_exact(ph * pw)
+            .zip(dst.chunks_exact_mut(self.inner))
+        {
+            for (y, drow) in dp.chunks_exact_mut(w).enumerate() {
+                let srow = &sp[(y / k) * pw..(y / k + 1) * pw];
+                for (px, &g) in srow.iter().enumerate() {
+                    drow[px * k..px * k + k].fill(g);
+                }
+            }
+        }
+    }
+
     /// The bias of each neuron `e0..e0 + n`.
     fn bias_of(&self, bias: &[f32], e0: usize, n: usize) -> Vec<f32> {
         let mut b = vec![0f32; n];
         if bias.is_empty() {
+            return b;
+        }
+        if self.inner == 1 {
+            // Dense: the channel cycles with the neuron.
+            let mut c = e0 % self.channels;
+            for x in b.iter_mut() {
+                *x = bias[c];
+                c += 1;
+                if c == self.channels {
+                    c = 0;
+                }
+            }
             return b;
         }
         // Runs of `inner` neurons share a channel.
@@ -182,7 +260,8 @@ fn forward_block<const CONSTANT: bool, const FLOOR: bool, const UPRE: bool>(
 ) -> u64 {
     let n = b.len();
     let mut u = vec![0f32; n];
-    let mut count = 0f32;
+    let mut sbuf = if UPRE { Vec::new() } else { vec![0f32; n] };
+    let mut count = 0u64;
     let th = g.theta;
     for t in 0..g.steps {
         let c = if CONSTANT {
@@ -193,18 +272,19 @@ fn forward_block<const CONSTANT: bool, const FLOOR: bool, const UPRE: bool>(
         let d: &mut [f32] = if UPRE {
             &mut upre[t * n..(t + 1) * n]
         } else {
-            // SAFETY: this block's neurons at step t, written by this task only.
-            unsafe { out.row(t * g.m + e0, n) }
+            &mut sbuf
         };
-        let mut step_count = 0f32;
+        // An integer count: a float sum would be a serial chain that stops vectorisation.
+        let mut step_count = 0u32;
         let (d, u, c) = (&mut d[..n], &mut u[..n], &c[..n]);
         if t == 0 {
             for j in 0..n {
                 let v = c[j] + b[j];
-                let s = if v >= th { 1.0f32 } else { 0.0 };
+                let fired = v >= th;
+                let s = if fired { 1.0f32 } else { 0.0 };
                 d[j] = if UPRE { v } else { s };
                 u[j] = v - s * th;
-                step_count += s;
+                step_count += u32::from(fired);
             }
         } else {
             for j in 0..n {
@@ -214,15 +294,19 @@ fn forward_block<const CONSTANT: bool, const FLOOR: bool, const UPRE: bool>(
                     u[j]
                 };
                 let v = l + (c[j] + b[j]);
-                let s = if v >= th { 1.0f32 } else { 0.0 };
+                let fired = v >= th;
+                let s = if fired { 1.0f32 } else { 0.0 };
                 d[j] = if UPRE { v } else { s };
                 u[j] = v - s * th;
-                step_count += s;
+                step_count += u32::from(fired);
             }
         }
-        count += step_count;
+        count += u64::from(step_count);
+        if !UPRE {
+            g.emit(&sbuf, e0, t, out);
+        }
     }
-    count as u64
+    count
 }
 
 /// Gradients of one block: the current's (into `di`), and per-block sums: for the bias (per
@@ -270,8 +354,9 @@ fn backward_block<const CONSTANT: bool, const FLOOR: bool>(
     let mut dth = vec![0f32; n];
     let mut dlk = vec![0f32; n];
     let mut scratch = if CONSTANT { vec![0f32; n] } else { Vec::new() };
+    let mut gs = vec![0f32; n];
     for t in (0..steps).rev() {
-        let gs = &grad[t * g.m + e0..t * g.m + e0 + n];
+        g.expand(grad, e0, t, &mut gs);
         let up = &upre[t * n..(t + 1) * n];
         let sgt = &sg[t * n..(t + 1) * n];
         let o: &mut [f32] = if CONSTANT {
@@ -316,7 +401,8 @@ fn avx2() -> bool {
     {
         static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         *HAS.get_or_init(|| {
-            std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -395,36 +481,38 @@ fn backward<const CONSTANT: bool, const FLOOR: bool>(
 
 impl Lif {
     /// Neurons per step, channels and elements per channel, and the output shape.
-    fn geometry(&self, shape: &Shape) -> Result<(usize, usize, usize, Shape)> {
+    fn geometry(&self, shape: &Shape) -> Result<(usize, usize, usize, usize, Shape)> {
         let dims = shape.dims();
         if dims.len() < 2 || self.timesteps == 0 {
             candle_core::bail!("lif: need (batch, channels, ...) and T >= 1, got {dims:?}");
         }
         let channels = dims[1];
         let inner = dims[2..].iter().product::<usize>();
-        if self.constant_input {
-            let mut d = dims.to_vec();
-            d[0] *= self.timesteps;
-            Ok((shape.elem_count(), channels, inner, Shape::from(d)))
-        } else {
-            if dims[0] % self.timesteps != 0 {
-                candle_core::bail!(
-                    "lif: {} rows are not T = {} steps",
-                    dims[0],
-                    self.timesteps
-                );
-            }
-            Ok((
-                shape.elem_count() / self.timesteps,
-                channels,
-                inner,
-                shape.clone(),
-            ))
+        let width = if dims.len() == 4 { dims[3] } else { 1 };
+        let k = self.pool;
+        if k == 0 || (k > 1 && (dims.len() != 4 || dims[2] % k != 0 || dims[3] % k != 0)) {
+            candle_core::bail!("lif: cannot sum-pool {dims:?} over {k} x {k} windows");
         }
+        let mut out = dims.to_vec();
+        if self.constant_input {
+            out[0] *= self.timesteps;
+        } else if dims[0] % self.timesteps != 0 {
+            candle_core::bail!("lif: {} rows are not T = {} steps", dims[0], self.timesteps);
+        }
+        if k > 1 {
+            out[2] /= k;
+            out[3] /= k;
+        }
+        let m = if self.constant_input {
+            shape.elem_count()
+        } else {
+            shape.elem_count() / self.timesteps
+        };
+        Ok((m, channels, inner, width, Shape::from(out)))
     }
 
     fn geom(&self, shape: &Shape, theta: f32, leak: f32) -> Result<(Geom, Shape)> {
-        let (m, channels, inner, out) = self.geometry(shape)?;
+        let (m, channels, inner, width, out) = self.geometry(shape)?;
         let (mul, inv) = match self.floor {
             // As the plain composition rounds them.
             Some((scale, bits)) => (
@@ -438,6 +526,8 @@ impl Lif {
                 m,
                 channels,
                 inner,
+                width,
+                pool: self.pool,
                 steps: self.timesteps,
                 theta,
                 leak,
@@ -478,13 +568,14 @@ impl CustomOp3 for Lif {
         }
         let (g, shape) = self.geom(l1.shape(), params[0], params[1])?;
         check_bias(bias, g.channels)?;
-        let mut out = vec![0f32; g.m * g.steps];
+        let mut out = vec![0f32; g.out_per_step() * g.steps];
         let ptr = Out(out.as_mut_ptr());
+        let block = g.block();
         let count: u64 = (0..g.m)
             .into_par_iter()
-            .step_by(CHUNK)
+            .step_by(block)
             .map(|e0| {
-                let b = g.bias_of(bias, e0, CHUNK.min(g.m - e0));
+                let b = g.bias_of(bias, e0, block.min(g.m - e0));
                 match (self.constant_input, self.floor.is_some()) {
                     (true, true) => forward::<true, true>(&g, cur, &b, e0, ptr),
                     (true, false) => forward::<true, false>(&g, cur, &b, e0, ptr),
@@ -515,24 +606,25 @@ impl CustomOp3 for Lif {
             with_f32(bias, |bias| {
                 with_f32(&grad, |gr| {
                     check_bias(bias, g.channels)?;
+                    let block = g.block();
                     let parts: Vec<(usize, Vec<f32>, f64, f64)> = (0..g.m)
                         .into_par_iter()
-                        .step_by(CHUNK)
+                        .step_by(block)
                         .map(|e0| {
-                            let b = g.bias_of(bias, e0, CHUNK.min(g.m - e0));
+                            let b = g.bias_of(bias, e0, block.min(g.m - e0));
                             let (d, th, lk) = match (self.constant_input, self.floor.is_some()) {
-                                (true, true) => backward::<true, true>(
-                                    &g, surrogate, cur, &b, gr, e0, ptr,
-                                ),
-                                (true, false) => backward::<true, false>(
-                                    &g, surrogate, cur, &b, gr, e0, ptr,
-                                ),
-                                (false, true) => backward::<false, true>(
-                                    &g, surrogate, cur, &b, gr, e0, ptr,
-                                ),
-                                (false, false) => backward::<false, false>(
-                                    &g, surrogate, cur, &b, gr, e0, ptr,
-                                ),
+                                (true, true) => {
+                                    backward::<true, true>(&g, surrogate, cur, &b, gr, e0, ptr)
+                                }
+                                (true, false) => {
+                                    backward::<true, false>(&g, surrogate, cur, &b, gr, e0, ptr)
+                                }
+                                (false, true) => {
+                                    backward::<false, true>(&g, surrogate, cur, &b, gr, e0, ptr)
+                                }
+                                (false, false) => {
+                                    backward::<false, false>(&g, surrogate, cur, &b, gr, e0, ptr)
+                                }
                             };
                             (e0, d, th, lk)
                         })
@@ -540,9 +632,24 @@ impl CustomOp3 for Lif {
                     let mut dbias = vec![0f64; bias.len()];
                     let (mut dtheta, mut dleak) = (0f64, 0f64);
                     for (e0, d, th, lk) in parts {
-                        if !dbias.is_empty() {
-                            for (j, &x) in d.iter().enumerate() {
-                                dbias[((e0 + j) / g.inner) % g.channels] += x as f64;
+                        if !dbias.is_empty() && g.inner == 1 {
+                            let mut c = e0 % g.channels;
+                            for &x in &d {
+                                dbias[c] += x as f64;
+                                c += 1;
+                                if c == g.channels {
+                                    c = 0;
+                                }
+                            }
+                        } else if !dbias.is_empty() {
+                            // Runs of `inner` neurons share a channel.
+                            let mut j = 0;
+                            while j < d.len() {
+                                let e = e0 + j;
+                                let run = (g.inner - e % g.inner).min(d.len() - j);
+                                dbias[(e / g.inner) % g.channels] +=
+                                    d[j..j + run].iter().map(|&x| x as f64).sum::<f64>();
+                                j += run;
                             }
                         }
                         dtheta += th;
