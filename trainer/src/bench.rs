@@ -149,3 +149,51 @@ pub fn bench(name: &str, recipe_text: &str, spec: &BenchSpec, show: bool) -> Res
         peak_rss_mib: peak_rss_mib(),
     })
 }
+
+/// Test accuracy after each of `epochs` epochs of training from scratch (a random ANN
+/// converted, its thresholds calibrated on the training images, then BPTT with the reference
+/// settings: Adam lr 1e-3 constant, batch 64, T steps, clipping 1.0) on the first
+/// `train_samples` training images of `data`, evaluated on the first `test_samples` test
+/// images; with the fused kernels or the plain composition, from the same seed.
+pub fn accuracy_curve(
+    name: &str,
+    recipe_text: &str,
+    data: &crate::data::mnist::Mnist,
+    train_samples: usize,
+    test_samples: usize,
+    epochs: usize,
+    timesteps: u16,
+    plain: bool,
+    show: bool,
+) -> Result<Vec<f64>> {
+    let recipe = Recipe::parse(recipe_text, Path::new(&format!("recipes/{name}.toml")))?;
+    let n = train_samples.min(data.train.len());
+    let t = test_samples.min(data.test.len());
+    // One split holding the training subset, then the test images.
+    let px = data.train.rows * data.train.cols;
+    let mut images = data.train.images[..n * px].to_vec();
+    images.extend_from_slice(&data.test.images[..t * px]);
+    let mut labels = data.train.labels[..n].to_vec();
+    labels.extend_from_slice(&data.test.labels[..t]);
+    let both = Split {
+        images,
+        labels,
+        rows: data.train.rows,
+        cols: data.train.cols,
+    };
+    let net = Net::init(&recipe)?;
+    let snn = convert_at(&net, &data.train, timesteps)?;
+    let mut diet = DietNet::from_snn(&snn, Surrogate::default())?;
+    diet.fused = !plain;
+    let spec = DietSpec {
+        epochs,
+        lr: 1e-3,
+        batch: 64,
+        schedule: crate::diet::Schedule::Constant,
+        ..DietSpec::default()
+    };
+    let train: Vec<usize> = (0..n).collect();
+    let test: Vec<usize> = (n..n + t).collect();
+    let ft = crate::diet::fine_tune(&diet, &spec, &both, &train, &test, show)?;
+    Ok(ft.history.iter().map(|e| e.heldout_accuracy).collect())
+}

@@ -353,6 +353,19 @@ enum Command {
         /// Print one JSON object per network instead of the table.
         #[arg(long)]
         json: bool,
+        /// Instead of timing: train from scratch for this many epochs on real MNIST
+        /// (--data) and print the test accuracy after each epoch (compare with --plain).
+        #[arg(long)]
+        accuracy_epochs: Option<usize>,
+        /// MNIST directory for --accuracy-epochs [default: the bundled data/mnist-small].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Training images for --accuracy-epochs.
+        #[arg(long, default_value_t = 60_000)]
+        train_samples: usize,
+        /// Test images for --accuracy-epochs.
+        #[arg(long, default_value_t = 10_000)]
+        test_samples: usize,
     },
     /// The whole pipeline on the bundled subset: train REF-MLP's ANN, convert it, fine-tune
     /// it with DIET-SNN (learned thresholds and leaks), quantize, export
@@ -424,7 +437,39 @@ fn run(command: Command, progress: bool) -> Result<()> {
             eval_samples,
             plain,
             json,
+            accuracy_epochs,
+            data,
+            train_samples,
+            test_samples,
         } => {
+            if let Some(epochs) = accuracy_epochs {
+                let dir = mnist_dir(data.as_deref())?;
+                let mnist = ember_trainer::data::mnist::Mnist::load(&dir)?;
+                for (name, text) in ember_trainer::bench::NETWORKS {
+                    if net != "all" && net != name {
+                        continue;
+                    }
+                    let acc = ember_trainer::bench::accuracy_curve(
+                        name,
+                        text,
+                        &mnist,
+                        train_samples,
+                        test_samples,
+                        epochs,
+                        timesteps,
+                        plain,
+                        progress,
+                    )?;
+                    let kernels = if plain { "plain" } else { "fused" };
+                    let list: Vec<String> =
+                        acc.iter().map(|a| format!("{:.2}%", 100.0 * a)).collect();
+                    println!(
+                        "{name} {kernels}: test accuracy after epochs 0..={epochs}: {}",
+                        list.join(" ")
+                    );
+                }
+                return Ok(());
+            }
             let spec = ember_trainer::bench::BenchSpec {
                 timesteps,
                 batch,

@@ -141,9 +141,10 @@ impl Net {
                     },
                     Some(p),
                 ) => {
-                    let y = x
-                        .conv2d(&self.weight(i, p)?, *padding, *stride, 1, 1)
-                        .ctx("conv")?;
+                    // im2col + gemm with a hand-written backward (crate::kernels::conv).
+                    let y =
+                        crate::kernels::conv::conv2d(&x, &self.weight(i, p)?, *padding, *stride)
+                            .ctx("conv")?;
                     match &p.bias {
                         Some(b) => y
                             .broadcast_add(&b.as_tensor().reshape((1, (), 1, 1)).ctx("conv bias")?)
