@@ -155,6 +155,7 @@ pub fn bench(name: &str, recipe_text: &str, spec: &BenchSpec, show: bool) -> Res
 /// settings: Adam lr 1e-3 constant, batch 64, T steps, clipping 1.0) on the first
 /// `train_samples` training images of `data`, evaluated on the first `test_samples` test
 /// images; with the fused kernels or the plain composition, from the same seed.
+#[allow(clippy::too_many_arguments)]
 pub fn accuracy_curve(
     name: &str,
     recipe_text: &str,
