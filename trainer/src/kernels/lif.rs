@@ -246,6 +246,50 @@ impl Geom {
     }
 }
 
+/// One step of [`forward_block`] over its neurons: membranes `u` updated in place, spikes
+/// (or with `UPRE` the membranes before reset) into `d`; returns the spikes. A function of
+/// its own so that the compiler knows the slices do not overlap, and vectorises the loop.
+#[inline(always)]
+fn forward_step<const FLOOR: bool, const UPRE: bool>(
+    g: &Geom,
+    first: bool,
+    c: &[f32],
+    b: &[f32],
+    d: &mut [f32],
+    u: &mut [f32],
+) -> u32 {
+    let th = g.theta;
+    let n = b.len();
+    let (c, d, u) = (&c[..n], &mut d[..n], &mut u[..n]);
+    // An integer count: a float sum would be a serial chain that stops vectorisation.
+    let mut count = 0u32;
+    if first {
+        for j in 0..n {
+            let v = c[j] + b[j];
+            let fired = v >= th;
+            let s = if fired { 1.0f32 } else { 0.0 };
+            d[j] = if UPRE { v } else { s };
+            u[j] = v - s * th;
+            count += u32::from(fired);
+        }
+    } else {
+        for j in 0..n {
+            let l = if FLOOR {
+                floor(u[j] * g.mul) * g.inv
+            } else {
+                u[j]
+            };
+            let v = l + (c[j] + b[j]);
+            let fired = v >= th;
+            let s = if fired { 1.0f32 } else { 0.0 };
+            d[j] = if UPRE { v } else { s };
+            u[j] = v - s * th;
+            count += u32::from(fired);
+        }
+    }
+    count
+}
+
 /// The forward pass of one block of neurons `e0..e0 + b.len()`: with `UPRE`, the pre-reset
 /// membranes into `dst` (`n * steps`, step-major); without, the spikes into the output.
 /// Returns the spike count.
@@ -257,12 +301,12 @@ fn forward_block<const CONSTANT: bool, const FLOOR: bool, const UPRE: bool>(
     e0: usize,
     out: Out,
     upre: &mut [f32],
+    work: &mut [f32],
 ) -> u64 {
     let n = b.len();
-    let mut u = vec![0f32; n];
-    let mut sbuf = if UPRE { Vec::new() } else { vec![0f32; n] };
+    // The membranes (written at step 0 before they are read) and one step's spikes.
+    let (u, sbuf) = work[..2 * n].split_at_mut(n);
     let mut count = 0u64;
-    let th = g.theta;
     for t in 0..g.steps {
         let c = if CONSTANT {
             &cur[e0..e0 + n]
@@ -272,48 +316,38 @@ fn forward_block<const CONSTANT: bool, const FLOOR: bool, const UPRE: bool>(
         let d: &mut [f32] = if UPRE {
             &mut upre[t * n..(t + 1) * n]
         } else {
-            &mut sbuf
+            &mut *sbuf
         };
-        // An integer count: a float sum would be a serial chain that stops vectorisation.
-        let mut step_count = 0u32;
-        let (d, u, c) = (&mut d[..n], &mut u[..n], &c[..n]);
-        if t == 0 {
-            for j in 0..n {
-                let v = c[j] + b[j];
-                let fired = v >= th;
-                let s = if fired { 1.0f32 } else { 0.0 };
-                d[j] = if UPRE { v } else { s };
-                u[j] = v - s * th;
-                step_count += u32::from(fired);
-            }
-        } else {
-            for j in 0..n {
-                let l = if FLOOR {
-                    floor(u[j] * g.mul) * g.inv
-                } else {
-                    u[j]
-                };
-                let v = l + (c[j] + b[j]);
-                let fired = v >= th;
-                let s = if fired { 1.0f32 } else { 0.0 };
-                d[j] = if UPRE { v } else { s };
-                u[j] = v - s * th;
-                step_count += u32::from(fired);
-            }
-        }
+        let step_count = forward_step::<FLOOR, UPRE>(g, t == 0, c, b, d, u);
         count += u64::from(step_count);
         if !UPRE {
-            g.emit(&sbuf, e0, t, out);
+            g.emit(sbuf, e0, t, out);
         }
     }
     count
 }
 
+/// Runs `f` on a scratch buffer of at least `len` floats owned by this thread (reused from
+/// call to call: no allocation and no zero-filling per block). Its contents are arbitrary.
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < len {
+            s.resize(len, 0.0);
+        }
+        f(&mut s[..len])
+    })
+}
+
 /// Gradients of one block: the current's (into `di`), and per-block sums: for the bias (per
-/// neuron over the steps), the threshold and the leak.
+/// neuron over the steps), the threshold and the leak. `STDB` picks the surrogate's form
+/// (else the piecewise-linear one, computed inline).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn backward_block<const CONSTANT: bool, const FLOOR: bool>(
+fn backward_block<const CONSTANT: bool, const FLOOR: bool, const STDB: bool>(
     g: &Geom,
     surrogate: Surrogate,
     cur: &[f32],
@@ -321,24 +355,35 @@ fn backward_block<const CONSTANT: bool, const FLOOR: bool>(
     grad: &[f32],
     e0: usize,
     di: Out,
+    work: &mut [f32],
 ) -> (Vec<f32>, f64, f64) {
     let n = b.len();
     let steps = g.steps;
-    let mut upre = vec![0f32; n * steps];
-    forward_block::<CONSTANT, FLOOR, true>(g, cur, b, e0, di, &mut upre);
-    // The surrogate per neuron and step.
-    let inv_th = 1.0 / g.theta;
-    let th = g.theta;
-    let mut sg = vec![0f32; n * steps];
-    match surrogate {
-        Surrogate::Linear { gamma } => {
-            for (s, &v) in sg.iter_mut().zip(&upre) {
-                *s = gamma * (1.0 - (v * inv_th - 1.0).abs()).max(0.0);
-            }
+    let sg_len = if STDB { n * steps } else { 0 };
+    {
+        let (upre, rest) = work.split_at_mut(n * steps);
+        let (sg, rest) = rest.split_at_mut(sg_len);
+        let (fwd, rest) = rest.split_at_mut(2 * n);
+        let (zero, rest) = rest.split_at_mut(n);
+        let (gup, rest) = rest.split_at_mut(n);
+        let (dth, rest) = rest.split_at_mut(n);
+        let (dlk, rest) = rest.split_at_mut(n);
+        let (gs, o_const) = rest.split_at_mut(n);
+        for x in [&mut *zero, &mut *gup, &mut *dth, &mut *dlk] {
+            x.fill(0.0);
         }
-        Surrogate::Stdb { .. } => {
+        let mut dsum = vec![0f32; n];
+        forward_block::<CONSTANT, FLOOR, true>(g, cur, b, e0, di, upre, fwd);
+        let inv_th = 1.0 / g.theta;
+        let th = g.theta;
+        let gamma = match surrogate {
+            Surrogate::Linear { gamma } => gamma,
+            Surrogate::Stdb { .. } => 0.0,
+        };
+        if STDB {
             // dt = t - last spike (NEVER + t before the first).
-            let mut last = vec![-NEVER; n];
+            let last = &mut *gs;
+            last.fill(-NEVER);
             for t in 0..steps {
                 for j in 0..n {
                     sg[t * n + j] = surrogate.grad(0.0, t as f32 - last[j]);
@@ -348,51 +393,93 @@ fn backward_block<const CONSTANT: bool, const FLOOR: bool>(
                 }
             }
         }
+        for t in (0..steps).rev() {
+            g.expand(grad, e0, t, gs);
+            let (before, now) = upre.split_at(t * n);
+            let up = &now[..n];
+            // The membranes after the step before's reset feed the leak's gradient.
+            let prev: &[f32] = if t > 0 { &before[(t - 1) * n..] } else { zero };
+            let sgt: &[f32] = if STDB { &sg[t * n..(t + 1) * n] } else { zero };
+            let o: &mut [f32] = if CONSTANT {
+                &mut *o_const
+            } else {
+                // SAFETY: this block's neurons at step t, written by this task only.
+                unsafe { di.row(t * g.m + e0, n) }
+            };
+            let (gup, dsum, dth, dlk, o, gs) = (
+                &mut gup[..n],
+                &mut dsum[..n],
+                &mut dth[..n],
+                &mut dlk[..n],
+                &mut o[..n],
+                &gs[..n],
+            );
+            let (prev, sgt) = (&prev[..n], &sgt[..n]);
+            backward_step::<STDB>(g, gamma, inv_th, up, prev, sgt, gs, gup, dsum, dth, dlk, o);
+        }
+        if CONSTANT {
+            // SAFETY: this block's neurons, written by this task only.
+            unsafe { di.row(e0, n) }.copy_from_slice(&dsum);
+        }
+        let sum = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>();
+        let (a, b) = (sum(dth), sum(dlk));
+        (dsum, a, b)
     }
-    let mut gup = vec![0f32; n];
-    let mut dsum = vec![0f32; n];
-    let mut dth = vec![0f32; n];
-    let mut dlk = vec![0f32; n];
-    let mut scratch = if CONSTANT { vec![0f32; n] } else { Vec::new() };
-    let mut gs = vec![0f32; n];
-    for t in (0..steps).rev() {
-        g.expand(grad, e0, t, &mut gs);
-        let up = &upre[t * n..(t + 1) * n];
-        let sgt = &sg[t * n..(t + 1) * n];
-        let o: &mut [f32] = if CONSTANT {
-            &mut scratch
+}
+
+/// One step of [`backward_block`] over its neurons (a function of its own so that the
+/// compiler knows the slices do not overlap, and vectorises the loop).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_step<const STDB: bool>(
+    g: &Geom,
+    gamma: f32,
+    inv_th: f32,
+    up: &[f32],
+    prev: &[f32],
+    sgt: &[f32],
+    gs: &[f32],
+    gup: &mut [f32],
+    dsum: &mut [f32],
+    dth: &mut [f32],
+    dlk: &mut [f32],
+    o: &mut [f32],
+) {
+    let th = g.theta;
+    let n = up.len();
+    let (prev, gs, gup, dsum, dth, dlk, o) = (
+        &prev[..n],
+        &gs[..n],
+        &mut gup[..n],
+        &mut dsum[..n],
+        &mut dth[..n],
+        &mut dlk[..n],
+        &mut o[..n],
+    );
+    for j in 0..n {
+        let v = up[j];
+        let s = if v >= th { 1.0f32 } else { 0.0 };
+        let sgv = if STDB {
+            sgt[j]
         } else {
-            // SAFETY: this block's neurons at step t, written by this task only.
-            unsafe { di.row(t * g.m + e0, n) }
+            gamma * (1.0 - (v * inv_th - 1.0).abs()).max(0.0)
         };
-        let (gup, dsum, dth, o) = (&mut gup[..n], &mut dsum[..n], &mut dth[..n], &mut o[..n]);
-        for j in 0..n {
-            let v = up[j];
-            let s = if v >= th { 1.0f32 } else { 0.0 };
-            let gsg = gs[j] * sgt[j];
-            let du = gup[j] + gsg * inv_th;
-            dth[j] += -gsg * v * inv_th * inv_th - gup[j] * s;
-            dsum[j] += du;
-            o[j] = du;
-        }
-        if t > 0 {
-            // Through the leak into the step before: u_t = leak(u'_{t-1}) + ...
-            let p = &upre[(t - 1) * n..t * n];
-            let dlk = &mut dlk[..n];
-            for j in 0..n {
-                let pv = p[j];
-                let pu = pv - if pv >= th { th } else { 0.0 };
-                dlk[j] += o[j] * pu;
-                gup[j] = o[j] * g.leak;
-            }
-        }
+        let gsg = gs[j] * sgv;
+        let du = gup[j] + gsg * inv_th;
+        dth[j] += -gsg * v * inv_th * inv_th - gup[j] * s;
+        dsum[j] += du;
+        o[j] = du;
+        // Through the leak into the step before: u_t = leak(u'_{t-1}) + ...
+        let pv = prev[j];
+        let pu = pv - if pv >= th { th } else { 0.0 };
+        dlk[j] += du * pu;
+        gup[j] = du * g.leak;
     }
-    if CONSTANT {
-        // SAFETY: this block's neurons, written by this task only.
-        unsafe { di.row(e0, n) }.copy_from_slice(&dsum);
-    }
-    let sum = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>();
-    (dsum, sum(&dth), sum(&dlk))
+}
+
+/// Scratch floats [`backward_block`] needs for `n` neurons.
+fn backward_scratch(n: usize, steps: usize, stdb: bool) -> usize {
+    n * steps * if stdb { 2 } else { 1 } + 9 * n
 }
 
 /// Whether the CPU has AVX2 and FMA (checked once).
@@ -421,8 +508,9 @@ unsafe fn forward_avx2<const CONSTANT: bool, const FLOOR: bool>(
     b: &[f32],
     e0: usize,
     out: Out,
+    work: &mut [f32],
 ) -> u64 {
-    forward_block::<CONSTANT, FLOOR, false>(g, cur, b, e0, out, &mut [])
+    forward_block::<CONSTANT, FLOOR, false>(g, cur, b, e0, out, &mut [], work)
 }
 
 /// [`backward_block`] compiled for AVX2.
@@ -432,7 +520,7 @@ unsafe fn forward_avx2<const CONSTANT: bool, const FLOOR: bool>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn backward_avx2<const CONSTANT: bool, const FLOOR: bool>(
+unsafe fn backward_avx2<const CONSTANT: bool, const FLOOR: bool, const STDB: bool>(
     g: &Geom,
     surrogate: Surrogate,
     cur: &[f32],
@@ -440,8 +528,9 @@ unsafe fn backward_avx2<const CONSTANT: bool, const FLOOR: bool>(
     grad: &[f32],
     e0: usize,
     di: Out,
+    work: &mut [f32],
 ) -> (Vec<f32>, f64, f64) {
-    backward_block::<CONSTANT, FLOOR>(g, surrogate, cur, b, grad, e0, di)
+    backward_block::<CONSTANT, FLOOR, STDB>(g, surrogate, cur, b, grad, e0, di, work)
 }
 
 /// One block's forward pass, monomorphised and dispatched.
@@ -452,16 +541,40 @@ fn forward<const CONSTANT: bool, const FLOOR: bool>(
     e0: usize,
     out: Out,
 ) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    if avx2() {
-        // SAFETY: checked above.
-        return unsafe { forward_avx2::<CONSTANT, FLOOR>(g, cur, b, e0, out) };
-    }
-    forward_block::<CONSTANT, FLOOR, false>(g, cur, b, e0, out, &mut [])
+    with_scratch(2 * b.len(), |work| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2() {
+            // SAFETY: checked above.
+            return unsafe { forward_avx2::<CONSTANT, FLOOR>(g, cur, b, e0, out, work) };
+        }
+        forward_block::<CONSTANT, FLOOR, false>(g, cur, b, e0, out, &mut [], work)
+    })
 }
 
 /// One block's backward pass, monomorphised and dispatched.
 #[allow(clippy::too_many_arguments)]
+fn backward_stdb<const CONSTANT: bool, const FLOOR: bool, const STDB: bool>(
+    g: &Geom,
+    surrogate: Surrogate,
+    cur: &[f32],
+    b: &[f32],
+    grad: &[f32],
+    e0: usize,
+    di: Out,
+) -> (Vec<f32>, f64, f64) {
+    with_scratch(backward_scratch(b.len(), g.steps, STDB), |work| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2() {
+            // SAFETY: checked above.
+            return unsafe {
+                backward_avx2::<CONSTANT, FLOOR, STDB>(g, surrogate, cur, b, grad, e0, di, work)
+            };
+        }
+        backward_block::<CONSTANT, FLOOR, STDB>(g, surrogate, cur, b, grad, e0, di, work)
+    })
+}
+
+/// [`backward_stdb`] for the surrogate's form.
 fn backward<const CONSTANT: bool, const FLOOR: bool>(
     g: &Geom,
     surrogate: Surrogate,
@@ -471,12 +584,14 @@ fn backward<const CONSTANT: bool, const FLOOR: bool>(
     e0: usize,
     di: Out,
 ) -> (Vec<f32>, f64, f64) {
-    #[cfg(target_arch = "x86_64")]
-    if avx2() {
-        // SAFETY: checked above.
-        return unsafe { backward_avx2::<CONSTANT, FLOOR>(g, surrogate, cur, b, grad, e0, di) };
+    match surrogate {
+        Surrogate::Stdb { .. } => {
+            backward_stdb::<CONSTANT, FLOOR, true>(g, surrogate, cur, b, grad, e0, di)
+        }
+        Surrogate::Linear { .. } => {
+            backward_stdb::<CONSTANT, FLOOR, false>(g, surrogate, cur, b, grad, e0, di)
+        }
     }
-    backward_block::<CONSTANT, FLOOR>(g, surrogate, cur, b, grad, e0, di)
 }
 
 impl Lif {
