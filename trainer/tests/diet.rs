@@ -298,13 +298,13 @@ fn stdb_fine_tune_runs_and_defaults_parse() {
 
 /// The shipped DIET models keep their accuracy on the bundled test images (measured with
 /// `ember eval --model models/ref-mlp-diet-tT.ember` on all 500: T=1 98.00%, T=2 98.40%,
-/// T=4 99.00%; `models/ref-conv-diet-t{2,4}.ember --samples 100`: 100%), and the REF-MLP T=2 one
+/// T=4 99.00%; `models/ref-conv-diet-t{1,2,3,4,5}.ember --samples 100`: 100%), and the REF-MLP T=2 one
 /// carries its learned leak (32741 / 32768).
 #[test]
 fn shipped_diet_models_run_on_the_bundled_test_set() {
     let m = Mnist::load(&bundled_dir()).unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
-    for t in [2, 4] {
+    for t in [1, 2, 3, 4, 5] {
         let conv = root.join(format!("ref-conv-diet-t{t}.ember"));
         let bytes = std::fs::read(&conv).unwrap();
         let e = eval::evaluate(&bytes, &conv, &m.test, 100, None, false).unwrap();
