@@ -776,6 +776,55 @@ impl DietNet {
         Ok(loss)
     }
 
+    /// Sets each LIF layer's leak to the Q1.15 value `bits[i]` of layer `i` (missing entries:
+    /// no leak), as an exported model holds it.
+    pub fn set_leak_bits(&self, bits: &[u16]) -> Result<()> {
+        for (i, l) in self.layers.iter().enumerate() {
+            if let DLayer::Syn(Syn { leak: Some(v), .. }) = l {
+                let b = bits.get(i).copied().unwrap_or(1 << 15).min(1 << 15);
+                v.set(&Tensor::from_vec(vec![b as f32 / 32768.0], 1, &Device::Cpu).ctx("leak")?)
+                    .ctx("leak")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the first `n` samples of `data` (no gradient needed), in batches of 256: the
+    /// class (first highest score), the class scores summed over the steps, and the spikes
+    /// per layer.
+    pub fn simulate(&self, data: &Split, n: usize, show: bool) -> Result<crate::snn::SimResult> {
+        let n = n.min(data.len());
+        let mut out = crate::snn::SimResult {
+            classes: Vec::with_capacity(n),
+            spikes: vec![0.0; self.layers.len()],
+            scores: Vec::with_capacity(n),
+        };
+        let bar = crate::train::progress(n, "float SNN".into(), show);
+        let idx: Vec<usize> = (0..n).collect();
+        for chunk in idx.chunks(256) {
+            let f = self.forward(&raw_batch(data, chunk, self.input)?)?;
+            let scores = (f.logits * self.timesteps as f64)
+                .and_then(|l| l.to_vec2::<f32>())
+                .ctx("scores")?;
+            out.classes.extend(scores.iter().map(|r| {
+                let mut b = 0;
+                for (i, &v) in r.iter().enumerate() {
+                    if v > r[b] {
+                        b = i;
+                    }
+                }
+                b as u32
+            }));
+            out.scores.extend(scores);
+            for (s, x) in out.spikes.iter_mut().zip(&f.spikes) {
+                *s += x;
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        Ok(out)
+    }
+
     /// Predicted class (the runtime's first-highest rule) of the samples `idx` of `data`.
     pub fn predict(&self, data: &Split, idx: &[usize]) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(idx.len());

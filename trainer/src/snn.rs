@@ -87,6 +87,11 @@ pub fn quant_scale(weight: &[f32]) -> f32 {
 
 /// [`simulate_with_progress`] with a membrane leak per layer: `leaks[i]` is the Q1.15 leak
 /// of layer `i` of `snn` ([`leak_bits`]; missing entries and `1 << 15` mean no leak).
+///
+/// Runs on the fused kernels ([`crate::diet::DietNet::simulate`], layer after layer over all
+/// steps); [`simulate_plain`] is the step-after-step composition of candle ops it replaced.
+/// The leak's floor uses the exported layer's integer scale
+/// ([`crate::compress::Format::scale`]).
 pub fn simulate_leaky(
     snn: &Snn,
     leaks: &[u16],
@@ -95,7 +100,38 @@ pub fn simulate_leaky(
     timesteps: u16,
     show: bool,
 ) -> Result<SimResult> {
-    run(snn, leaks, data, n, timesteps, show, None)
+    check_leaks(snn, leaks)?;
+    let net = Snn {
+        timesteps,
+        ..snn.clone()
+    };
+    let d = crate::diet::DietNet::from_snn(&net, crate::surrogate::Surrogate::default())?;
+    d.set_leak_bits(leaks)?;
+    d.simulate(data, n, show)
+}
+
+/// [`simulate_leaky`] as a composition of candle ops, step after step (the reference the
+/// fused kernels are checked against; its leak floor uses `127 / max|w|` as the scale).
+pub fn simulate_plain(
+    snn: &Snn,
+    leaks: &[u16],
+    data: &Split,
+    n: usize,
+    timesteps: u16,
+) -> Result<SimResult> {
+    run(snn, leaks, data, n, timesteps, false, None)
+}
+
+fn check_leaks(snn: &Snn, leaks: &[u16]) -> Result<()> {
+    if snn.per_channel && leaks.iter().any(|&b| b < 1 << 15) {
+        return Err(crate::error::Error::Convert {
+            layer: 0,
+            message: "per-channel quantization with a membrane leak is not simulated (the \
+                      leak's integer floor is modelled with one scale per layer)"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 /// The positive input currents (`bias + W s`, every neuron, every timestep) that the last
@@ -117,14 +153,7 @@ fn run(
     show: bool,
     mut probe: Option<&mut Vec<f32>>,
 ) -> Result<SimResult> {
-    if snn.per_channel && leaks.iter().any(|&b| b < 1 << 15) {
-        return Err(crate::error::Error::Convert {
-            layer: 0,
-            message: "per-channel quantization with a membrane leak is not simulated (the \
-                      leak's integer floor is modelled with one scale per layer)"
-                .into(),
-        });
-    }
+    check_leaks(snn, leaks)?;
     let probed = snn.layers.len() - 1;
     let dev = Device::Cpu;
     let mut layers = Vec::new();

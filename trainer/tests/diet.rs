@@ -132,8 +132,11 @@ fn leaky_float_simulation_matches_the_integer_runtime() {
     // The BPTT forward pass (no leak yet: as converted) is the float simulation's.
     let d = diet::DietNet::from_snn(&s, Surrogate::default()).unwrap();
     let idx: Vec<usize> = (0..n).collect();
-    let plain = snn::simulate(&s, &m.test, n, 6).unwrap();
+    let plain = snn::simulate_plain(&s, &[], &m.test, n, 6).unwrap();
     assert_eq!(d.predict(&m.test, &idx).unwrap(), plain.classes);
+    let fused = snn::simulate(&s, &m.test, n, 6).unwrap();
+    assert_eq!(fused.classes, plain.classes);
+    assert_eq!(fused.spikes, plain.spikes, "spike counts per layer");
     let q = quantize::quantize(&s).unwrap();
     let none = eval::evaluate(
         &export::encode(&q).unwrap(),
@@ -146,6 +149,18 @@ fn leaky_float_simulation_matches_the_integer_runtime() {
     .unwrap();
     let leaks = [snn::leak_bits(0.6), 1 << 15];
     let sim = snn::simulate_leaky(&s, &leaks, &m.test, n, 6, false).unwrap();
+    // The fused simulation of the leaky network follows the plain composition.
+    let reference = snn::simulate_plain(&s, &leaks, &m.test, n, 6).unwrap();
+    let same = sim
+        .classes
+        .iter()
+        .zip(&reference.classes)
+        .filter(|(a, b)| a == b)
+        .count();
+    assert!(
+        same >= n - 2,
+        "fused vs plain leaky simulation: {same} of {n} agree"
+    );
     let bytes = export::encode_leaky(&q, &leaks).unwrap();
     let model = ember_runtime::Model::from_bytes(&bytes).unwrap();
     match &model.desc().layers[0] {
