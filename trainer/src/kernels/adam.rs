@@ -51,10 +51,10 @@ impl Adam {
         let mut sq = 0f64;
         for var in &self.vars {
             if let Some(g) = grads.get(var.as_tensor()) {
-                sq += with_f32(g, |g| {
-                    g.par_chunks(CHUNK)
+                sq += with_f32(g, "adam", |g| {
+                    Ok(g.par_chunks(CHUNK)
                         .map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>())
-                        .sum::<f64>()
+                        .sum::<f64>())
                 })?;
             }
         }
@@ -72,8 +72,8 @@ impl Adam {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
-            let mut w = with_f32(var.as_tensor(), |w| w.to_vec())?;
-            with_f32(g, |g| {
+            let mut w = with_f32(var.as_tensor(), "adam", |w| Ok(w.to_vec()))?;
+            with_f32(g, "adam", |g| {
                 w.par_chunks_mut(CHUNK)
                     .zip(m.par_chunks_mut(CHUNK))
                     .zip(v.par_chunks_mut(CHUNK))
@@ -86,7 +86,8 @@ impl Adam {
                             let step = (m[i] * scale_m) / ((v[i] * scale_v).sqrt() + eps);
                             w[i] -= step * lr;
                         }
-                    })
+                    });
+                Ok(())
             })?;
             var.set(&Tensor::from_vec(w, var.shape(), var.device())?)?;
         }

@@ -12,9 +12,10 @@
 //! partial, summed at the end) and, only when the input is tracked,
 //! `dX_n = col2im(Wᵀ · dY_n)`.
 
-use candle_core::backend::BackendStorage;
-use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
+
+use super::{cpu_f32, with_f32};
 use rayon::prelude::*;
 
 /// Convolves `x` (N, C, H, W) with `w` (O, C, KH, KW), both f32 on the CPU, with zero
@@ -421,27 +422,6 @@ fn matmul(dst: &mut [f32], dm: Mat, accumulate: bool, a: &[f32], am: Mat, b: &[f
             Parallelism::None,
         );
     }
-}
-
-/// The contiguous f32 elements of a CPU storage seen through `layout`.
-pub(crate) fn cpu_f32<'a>(s: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        bail!("{op}: expected f32, got {:?}", s.dtype())
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        bail!("{op}: expected a contiguous tensor")
-    };
-    Ok(&data[start..end])
-}
-
-/// Runs `f` on the contiguous f32 data of `t` (copied first if `t` is strided).
-pub(crate) fn with_f32<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let t = t.detach().contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(s) = &*storage else {
-        bail!("{op}: only implemented on the CPU")
-    };
-    f(cpu_f32(s, layout, op)?)
 }
 
 /// The forward op; its backward is [`Plan::backward`].

@@ -99,7 +99,7 @@ pub fn lif(
 }
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    super::slice(s, l, &format!("lif: {what}"))
+    super::cpu_f32(s, l, &format!("lif: {what}"))
 }
 
 /// A pointer that parallel tasks write through, each to its own disjoint elements.
@@ -711,15 +711,15 @@ impl CustomOp3 for Lif {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let p = with_f32(params, |v| v.to_vec())?;
+        let p = with_f32(params, "lif", |v| Ok(v.to_vec()))?;
         let (g, _) = self.geom(current.shape(), p[0], p[1])?;
         let grad = grad.contiguous()?;
         let mut di = vec![0f32; current.elem_count()];
         let ptr = Out(di.as_mut_ptr());
         let surrogate = self.surrogate;
-        let (dbias, dtheta, dleak) = with_f32(current, |cur| {
-            with_f32(bias, |bias| {
-                with_f32(&grad, |gr| {
+        let (dbias, dtheta, dleak) = with_f32(current, "lif", |cur| {
+            with_f32(bias, "lif", |bias| {
+                with_f32(&grad, "lif", |gr| {
                     check_bias(bias, g.channels)?;
                     let block = g.block();
                     let parts: Vec<(usize, Vec<f32>, f64, f64)> = (0..g.m)
@@ -773,7 +773,7 @@ impl CustomOp3 for Lif {
                     Ok::<_, candle_core::Error>((dbias, dtheta, dleak))
                 })
             })
-        })????;
+        })?;
         let dev = current.device();
         let dbias = (!dbias.is_empty())
             .then(|| {

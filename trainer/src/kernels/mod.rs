@@ -17,23 +17,26 @@ pub mod conv;
 pub mod lif;
 pub mod pool;
 
-use candle_core::{CpuStorage, Layout, Result, Tensor};
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor};
 
-/// The contiguous f32 values of a CPU storage under `l`.
-pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let all = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&all[a..b]),
-        None => candle_core::bail!("{what} must be contiguous"),
-    }
+/// The contiguous f32 elements of a CPU storage seen through `layout`.
+pub(crate) fn cpu_f32<'a>(s: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = s else {
+        bail!("{op}: expected f32, got {:?}", s.dtype())
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        bail!("{op}: expected a contiguous tensor")
+    };
+    Ok(&data[start..end])
 }
 
-/// Reads a CPU f32 tensor's values (made contiguous) and hands them to `f`.
-pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
-    let t = t.contiguous()?;
+/// Runs `f` on the contiguous f32 data of `t` (copied first if `t` is strided).
+pub(crate) fn with_f32<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let t = t.detach().contiguous()?;
     let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        candle_core::Storage::Cpu(s) => Ok(f(slice(s, layout, "tensor")?)),
-        _ => candle_core::bail!("the fused kernels run on the CPU only"),
-    }
+    let Storage::Cpu(s) = &*storage else {
+        bail!("{op}: only implemented on the CPU")
+    };
+    f(cpu_f32(s, layout, op)?)
 }

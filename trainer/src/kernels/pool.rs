@@ -8,7 +8,7 @@
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::conv::cpu_f32;
+use super::cpu_f32;
 
 /// Below this many input elements the passes run on the calling thread.
 const PARALLEL_MIN: usize = 1 << 15;
