@@ -554,11 +554,36 @@ impl DietNet {
 
     /// Runs `timesteps` steps on raw pixels `x` (0..255, NCHW).
     fn forward(&self, x: &Tensor) -> Result<Forward> {
-        if self.fused {
+        if self.fused && self.poolable() {
             self.forward_fused(x)
         } else {
             self.forward_plain(x)
         }
+    }
+
+    /// Whether every pool's input divides by its window, as the fused kernels need (a
+    /// recipe may pool a 7 x 7 map by 2, dropping the last row and column: such a network
+    /// runs the plain composition).
+    fn poolable(&self) -> bool {
+        let mut shape = self.input_chw();
+        for l in &self.layers {
+            match l {
+                DLayer::Syn(s) => shape = s.syn.output,
+                DLayer::Pool(k) => {
+                    if shape[1] % k != 0 || shape[2] % k != 0 {
+                        return false;
+                    }
+                    shape = [shape[0], shape[1] / k, shape[2] / k];
+                }
+            }
+        }
+        true
+    }
+
+    /// The input shape as (channels, height, width).
+    fn input_chw(&self) -> [usize; 3] {
+        let [h, w, c] = self.input;
+        [c, h, w]
     }
 
     /// The forward pass layer after layer over all steps at once: each layer's input is the

@@ -396,3 +396,30 @@ fn fused_adam_follows_candle_adamw() {
         }
     }
 }
+
+/// A pool whose input does not divide by its window (14 x 14 by 4) cannot run in the fused
+/// kernels: such a network falls back to the plain composition instead of failing.
+#[test]
+fn indivisible_pool_falls_back_to_the_plain_pass() {
+    let text = "name = \"p\"\ntimesteps = 2\ninput = [28, 28, 1]\n\
+        [[layers]]\nkind = \"conv\"\nout_channels = 3\nkernel = 3\npadding = 1\n\
+        [[layers]]\nkind = \"avgpool\"\nkernel = 2\n\
+        [[layers]]\nkind = \"conv\"\nout_channels = 4\nkernel = 3\npadding = 1\n\
+        [[layers]]\nkind = \"avgpool\"\nkernel = 4\n\
+        [[layers]]\nkind = \"dense\"\noutputs = 10\n\
+        [train]\nepochs = 1\nbatch = 32\nlr = 2e-3\nseed = 5\n\
+        [convert]\npercentile = 99\ncalibration_samples = 100\n";
+    let r = Recipe::parse(text, Path::new("p.toml")).expect("recipe");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-small");
+    let mut m = Mnist::load(&dir).unwrap();
+    m.train.truncate(200);
+    let net = Net::init(&r).unwrap();
+    let snn = convert_at(&net, &m.train, 2).unwrap();
+    let fused = DietNet::from_snn(&snn, Surrogate::default()).unwrap();
+    let mut plain = fused.clone();
+    plain.fused = false;
+    let idx: Vec<usize> = (0..16).collect();
+    let (lf, _) = fused.loss_and_grads(&m.train, &idx, 0.0).unwrap();
+    let (lp, _) = plain.loss_and_grads(&m.train, &idx, 0.0).unwrap();
+    assert_eq!(lf, lp);
+}
