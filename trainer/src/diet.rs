@@ -163,6 +163,10 @@ pub struct DietSpec {
     /// recovery after pruning, for example. Default: all of them.
     #[serde(default)]
     pub samples: Option<usize>,
+    /// Data augmentation: move every training image by a random offset of up to this many
+    /// pixels in each direction (zero-filled), as `[train] shift`. Default 0 (off).
+    #[serde(default)]
+    pub shift: usize,
 }
 
 impl Default for DietSpec {
@@ -485,12 +489,7 @@ impl DietNet {
     /// Integer units per effective-weight unit of the exported layer (its quantization
     /// scale, [`crate::compress::Format::scale`]).
     fn int_scale(&self, s: &Syn) -> Result<f32> {
-        let max =
-            s.w.as_tensor()
-                .abs()
-                .and_then(|a| a.max_all())
-                .and_then(|m| m.to_scalar::<f32>())
-                .ctx("weight scale")?;
+        let max = crate::kernels::max_abs(s.w.as_tensor()).ctx("weight scale")?;
         let theta = s.theta.as_ref().map(scalar).transpose()?;
         Ok(self.format.scale(max * s.unit, theta))
     }
@@ -604,15 +603,19 @@ impl DietNet {
             act = match l {
                 DLayer::Pool(k) => crate::kernels::pool::sum_pool2d(&act, *k).ctx("pool")?,
                 DLayer::Syn(s) => {
-                    // The input unit folded into the (small) weight tensor.
-                    let w = (self.weights(s)? * s.unit as f64).ctx("weights")?;
+                    // The input unit scales the few weights of a conv, and rides in the
+                    // gemm of a dense layer.
+                    let w = self.weights(s)?;
                     let cur = match s.syn.spec {
                         LayerSpec::Conv {
                             padding, stride, ..
-                        } => crate::kernels::conv::conv2d(&act, &w, padding, stride).ctx("conv")?,
+                        } => {
+                            let w = (w * s.unit as f64).ctx("weights")?;
+                            crate::kernels::conv::conv2d(&act, &w, padding, stride).ctx("conv")?
+                        }
                         _ => act
                             .flatten_from(1)
-                            .and_then(|x| x.matmul(&w.t()?))
+                            .and_then(|x| crate::kernels::dense::linear(&x, &w, s.unit))
                             .ctx("dense")?,
                     };
                     let bias = s.bias.as_ref().map(|b| b.as_tensor());
@@ -889,7 +892,12 @@ fn last_spike(spiked: &Tensor, last: &Tensor, t: usize) -> candle_core::Result<T
 /// Raw pixels 0..255 of samples `idx`, `(n, c, h, w)`.
 fn raw_batch(data: &Split, idx: &[usize], input: [usize; 3]) -> Result<Tensor> {
     let images: Vec<&[u8]> = idx.iter().map(|&i| data.image(i)).collect();
-    (crate::net::batch_tensor(&images, input)? * 255.0).ctx("input")
+    raw_tensor(&images, input)
+}
+
+/// `images` as a batch of raw pixel values (0..255), the direct input.
+fn raw_tensor(images: &[&[u8]], input: [usize; 3]) -> Result<Tensor> {
+    (crate::net::batch_tensor(images, input)? * 255.0).ctx("input")
 }
 
 /// Figures of one fine-tuning epoch (epoch 0: the converted start).
@@ -947,6 +955,8 @@ pub struct Stepper {
     vars: Vec<Var>,
     clip: f64,
     spike_penalty: f64,
+    shift: usize,
+    aug: Rng,
 }
 
 /// Adam as one fused pass per parameter, or candle-nn's composition (the plain pass).
@@ -980,6 +990,8 @@ impl Stepper {
             vars,
             clip: spec.clip,
             spike_penalty: spec.spike_penalty,
+            shift: spec.shift,
+            aug: Rng::new(spec.seed ^ 0xa065),
         })
     }
 
@@ -991,7 +1003,9 @@ impl Stepper {
         idx: &[usize],
         lr: f64,
     ) -> Result<StepStats> {
-        let x = raw_batch(data, idx, net.input)?;
+        let images = crate::train::shifted_batch(data, idx, net.input, self.shift, &mut self.aug);
+        let images: Vec<&[u8]> = images.iter().map(|v| v.as_ref()).collect();
+        let x = raw_tensor(&images, net.input)?;
         let labels: Vec<u32> = idx.iter().map(|&i| data.labels[i] as u32).collect();
         let y = Tensor::from_vec(labels.clone(), idx.len(), &Device::Cpu).ctx("labels")?;
         let f = net.forward(&x)?;

@@ -145,6 +145,12 @@ enum Command {
         /// Override [diet] lr (peak learning rate).
         #[arg(long)]
         lr: Option<f64>,
+        /// Override [diet] shift: move training images by up to N pixels (augmentation).
+        #[arg(long)]
+        shift: Option<usize>,
+        /// Override [diet] seed (shuffling and augmentation).
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Run a model with the integer runtime on the test set: accuracy, spike rates, SOPs, MACs.
     Eval {
@@ -390,7 +396,16 @@ enum Command {
     },
 }
 
+/// mimalloc's `mi_option_purge_delay` (mimalloc.h of the bundled v3; the bindings name no
+/// constant for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> ExitCode {
+    // Keep freed pages instead of returning them to the OS 10 ms later: a training step
+    // frees and reallocates the same large temporaries, and each returned page costs a page
+    // fault and a clearing when it comes back (7% of REF-CONV's step, BENCHMARKS.md).
+    // SAFETY: sets one integer option; mimalloc allows it at any time.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     // One thread pool: rayon's (gemm, the fused kernels) on every core; candle's own pool for
     // its elementwise ops, which spins while it waits, would compete with it for the cores.
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
@@ -410,7 +425,14 @@ fn main() -> ExitCode {
         .with_ansi(ansi)
         .with_target(false)
         .init();
-    match run(cli.command, !cli.quiet) {
+    // The command runs on a worker of that pool, so that the kernels' parallel loops and
+    // gemm split work with it instead of waking every worker and putting it to sleep.
+    let show = !cli.quiet;
+    let result = match rayon::ThreadPoolBuilder::new().build() {
+        Ok(pool) => pool.install(|| run(cli.command, show)),
+        Err(_) => run(cli.command, show),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -606,6 +628,8 @@ fn run(command: Command, progress: bool) -> Result<()> {
             train_samples,
             surrogate,
             lr,
+            shift,
+            seed,
         } => {
             let recipe = Recipe::load(&recipe)?;
             let opts = Options {
@@ -626,6 +650,8 @@ fn run(command: Command, progress: bool) -> Result<()> {
             spec.epochs = epochs.unwrap_or(spec.epochs);
             spec.surrogate = surrogate.unwrap_or(spec.surrogate);
             spec.lr = lr.unwrap_or(spec.lr);
+            spec.shift = shift.unwrap_or(spec.shift);
+            spec.seed = seed.unwrap_or(spec.seed);
             let report = ember_trainer::diet::finish(&net, &mnist, &out, &opts, Some(&spec))?;
             ember_trainer::diet::write_report(&report, &pipeline::report_path(&out))?;
             print_summary(&report.base, &out);

@@ -150,6 +150,29 @@ fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
+/// The images `idx` of `data`, each moved by a random offset of up to `shift` pixels in
+/// both directions (drawn from `rng`), or borrowed unchanged when `shift` is 0: the
+/// translation augmentation of `[train] shift` and `[diet] shift`.
+pub fn shifted_batch<'a>(
+    data: &'a Split,
+    idx: &[usize],
+    shape: [usize; 3],
+    shift: usize,
+    rng: &mut Rng,
+) -> Vec<std::borrow::Cow<'a, [u8]>> {
+    let s = shift as u64 * 2 + 1;
+    idx.iter()
+        .map(|&i| {
+            if shift == 0 {
+                return std::borrow::Cow::Borrowed(data.image(i));
+            }
+            let dy = (rng.next_u64() % s) as isize - shift as isize;
+            let dx = (rng.next_u64() % s) as isize - shift as isize;
+            std::borrow::Cow::Owned(shifted(data.image(i), shape, dy, dx))
+        })
+        .collect()
+}
+
 /// `img` (height x width x channels) moved by `(dy, dx)` pixels, zero-filled.
 pub fn shifted(img: &[u8], [h, w, c]: [usize; 3], dy: isize, dx: isize) -> Vec<u8> {
     let mut out = vec![0u8; img.len()];
@@ -237,21 +260,8 @@ pub fn train_with(
         let bar = progress(batches, format!("epoch {}/{}", epoch + 1, epochs), show);
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for idx in order.chunks(t.batch) {
-            let moved: Vec<Vec<u8>>;
-            let images: Vec<&[u8]> = if t.shift > 0 {
-                let s = t.shift as u64 * 2 + 1;
-                moved = idx
-                    .iter()
-                    .map(|&i| {
-                        let dy = (aug.next_u64() % s) as isize - t.shift as isize;
-                        let dx = (aug.next_u64() % s) as isize - t.shift as isize;
-                        shifted(data.image(i), shape, dy, dx)
-                    })
-                    .collect();
-                moved.iter().map(|v| v.as_slice()).collect()
-            } else {
-                idx.iter().map(|&i| data.image(i)).collect()
-            };
+            let moved = shifted_batch(data, idx, shape, t.shift, &mut aug);
+            let images: Vec<&[u8]> = moved.iter().map(|v| v.as_ref()).collect();
             let x = batch_tensor(&images, shape)?;
             let labels: Vec<u32> = idx.iter().map(|&i| data.labels[i] as u32).collect();
             let y = Tensor::from_vec(labels.clone(), idx.len(), &Device::Cpu).ctx("labels")?;

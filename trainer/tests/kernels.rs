@@ -423,3 +423,53 @@ fn indivisible_pool_falls_back_to_the_plain_pass() {
     let (lp, _) = plain.loss_and_grads(&m.train, &idx, 0.0).unwrap();
     assert_eq!(lf, lp);
 }
+
+/// The dense kernel `scale · x · wᵀ` against candle's `(x.matmul(wᵀ)) * scale`: values, the
+/// weight gradient, and the input gradient only when the input needs one.
+#[test]
+fn dense_equals_the_plain_matmul() {
+    use ember_trainer::kernels::dense::linear;
+    let mut rng = Rng::new(17);
+    for &(n, k, o, scale) in &[
+        (1, 1, 1, 1.0f32),
+        (3, 5, 2, 0.5),
+        (64, 784, 256, 1.0 / 255.0),
+        (256, 256, 10, 0.7),
+        (7, 33, 65, -2.0),
+    ] {
+        let what = format!("n {n} k {k} o {o} scale {scale}");
+        let xv = random(&mut rng, n * k, -1.0, 1.0);
+        let wv = random(&mut rng, o * k, -1.0, 1.0);
+        let r = Tensor::from_vec(random(&mut rng, n * o, -1.0, 1.0), (n, o), &Device::Cpu).unwrap();
+        let loss = |y: &Tensor| (y * &r).unwrap().sum_all().unwrap();
+        for x_is_var in [false, true] {
+            let x = Var::from_vec(xv.clone(), (n, k), &Device::Cpu).unwrap();
+            let xt = if x_is_var {
+                x.as_tensor().clone()
+            } else {
+                x.as_tensor().detach()
+            };
+            let w = Var::from_vec(wv.clone(), (o, k), &Device::Cpu).unwrap();
+            let fused = linear(&xt, w.as_tensor(), scale).unwrap();
+            let plain = (xt.matmul(&w.as_tensor().t().unwrap()).unwrap() * scale as f64).unwrap();
+            assert_eq!(fused.dims(), &[n, o], "{what}");
+            assert_close(&flat(&fused), &flat(&plain), 1e-5, &format!("{what}: y"));
+            let gf = loss(&fused).backward().unwrap();
+            let gp = loss(&plain).backward().unwrap();
+            let gw = |g: &candle_core::backprop::GradStore| flat(g.get(w.as_tensor()).unwrap());
+            assert_close(&gw(&gf), &gw(&gp), 1e-5, &format!("{what}: d/dw"));
+            match (gf.get(x.as_tensor()), gp.get(x.as_tensor())) {
+                (Some(a), Some(b)) => {
+                    assert!(x_is_var, "{what}: a gradient for a detached input");
+                    assert_close(&flat(a), &flat(b), 1e-5, &format!("{what}: d/dx"));
+                }
+                (None, None) => assert!(!x_is_var, "{what}: no input gradient"),
+                (a, b) => panic!(
+                    "{what}: input gradient {:?} vs {:?}",
+                    a.is_some(),
+                    b.is_some()
+                ),
+            }
+        }
+    }
+}

@@ -13,9 +13,8 @@
 //! `dX_n = col2im(Wᵀ · dY_n)`.
 
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
-use gemm::Parallelism;
 
-use super::{cpu_f32, with_f32};
+use super::{cpu_f32, matmul, with_f32, Mat};
 use rayon::prelude::*;
 
 /// Convolves `x` (N, C, H, W) with `w` (O, C, KH, KW), both f32 on the CPU, with zero
@@ -372,55 +371,6 @@ impl Plan {
             gw
         });
         (gx, gw)
-    }
-}
-
-/// A strided matrix view: `rows x cols`, element (i, j) at `i * rs + j * cs`.
-#[derive(Clone, Copy)]
-struct Mat {
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
-}
-
-impl Mat {
-    /// Whether a slice of `len` elements holds every element of the view.
-    fn fits(&self, len: usize) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < len
-    }
-}
-
-/// `dst = a · b` (or `dst += a · b` when `accumulate`), single-threaded gemm.
-fn matmul(dst: &mut [f32], dm: Mat, accumulate: bool, a: &[f32], am: Mat, b: &[f32], bm: Mat) {
-    assert!(am.rows == dm.rows && bm.cols == dm.cols && am.cols == bm.rows);
-    assert!(dm.fits(dst.len()) && am.fits(a.len()) && bm.fits(b.len()));
-    // SAFETY: the three views lie inside their slices (checked above), `dst` is borrowed
-    // mutably so it aliases neither input, and gemm only reads `dst` when `read_dst`.
-    unsafe {
-        gemm::gemm(
-            dm.rows,
-            dm.cols,
-            am.cols,
-            dst.as_mut_ptr(),
-            dm.cs as isize,
-            dm.rs as isize,
-            accumulate,
-            a.as_ptr(),
-            am.cs as isize,
-            am.rs as isize,
-            b.as_ptr(),
-            bm.cs as isize,
-            bm.rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
     }
 }
 

@@ -177,6 +177,20 @@ impl Geom {
             .chunks_exact(self.inner)
             .zip(dst.chunks_exact_mut(ph * pw))
         {
+            if k == 2 {
+                // The common 2 x 2 window unrolled: a loop over k of length 2 runs scalar.
+                for (py, row) in dp.chunks_exact_mut(pw).enumerate() {
+                    let (r0, r1) = src[2 * py * w..(2 * py + 2) * w].split_at(w);
+                    for ((r, a), b) in row
+                        .iter_mut()
+                        .zip(r0.chunks_exact(2))
+                        .zip(r1.chunks_exact(2))
+                    {
+                        *r = (a[0] + a[1]) + (b[0] + b[1]);
+                    }
+                }
+                continue;
+            }
             for (py, row) in dp.chunks_exact_mut(pw).enumerate() {
                 row.fill(0.0);
                 for dy in 0..k {
@@ -209,6 +223,13 @@ impl Geom {
         {
             for (y, drow) in dp.chunks_exact_mut(w).enumerate() {
                 let srow = &sp[(y / k) * pw..(y / k + 1) * pw];
+                if k == 2 {
+                    for (d, &g) in drow.chunks_exact_mut(2).zip(srow) {
+                        d[0] = g;
+                        d[1] = g;
+                    }
+                    continue;
+                }
                 for (px, &g) in srow.iter().enumerate() {
                     drow[px * k..px * k + k].fill(g);
                 }

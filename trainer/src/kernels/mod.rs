@@ -3,6 +3,7 @@
 //! Each kernel is a candle `CustomOp` with its own backward pass, so that a training step is
 //! a few large operations instead of many small tensor ops per timestep:
 //! - [`conv`]: 2-D convolution as im2col + one gemm call, forward and both backward passes;
+//! - [`dense`]: a dense layer `scale · x · wᵀ` as one gemm call, forward and backward;
 //! - [`pool`]: k x k sum pooling (the runtime's spike-count pooling) and its backward;
 //! - [`lif`]: the LIF layer over all T timesteps in one pass (membrane, soft reset, integer
 //!   leak floor, spikes, bias, and the following sum pool), whose backward is BPTT through
@@ -14,11 +15,13 @@
 
 pub mod adam;
 pub mod conv;
+pub mod dense;
 pub mod lif;
 pub mod pool;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor};
+use gemm::Parallelism;
 
 /// The contiguous f32 elements of a CPU storage seen through `layout`.
 pub(crate) fn cpu_f32<'a>(s: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
@@ -39,4 +42,85 @@ pub(crate) fn with_f32<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result
         bail!("{op}: only implemented on the CPU")
     };
     f(cpu_f32(s, layout, op)?)
+}
+
+/// A strided matrix view: `rows x cols`, element (i, j) at `i * rs + j * cs`.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat {
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl Mat {
+    /// Whether a slice of `len` elements holds every element of the view.
+    fn fits(&self, len: usize) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < len
+    }
+}
+
+/// `dst = a · b` (or `dst += a · b` when `accumulate`), single-threaded gemm.
+pub(crate) fn matmul(
+    dst: &mut [f32],
+    dm: Mat,
+    accumulate: bool,
+    a: &[f32],
+    am: Mat,
+    b: &[f32],
+    bm: Mat,
+) {
+    gemm_scaled(dst, dm, accumulate, a, am, b, bm, 1.0, Parallelism::None)
+}
+
+/// `dst = scale · a · b` (or `dst += ...` when `accumulate`) on `par` threads.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_scaled(
+    dst: &mut [f32],
+    dm: Mat,
+    accumulate: bool,
+    a: &[f32],
+    am: Mat,
+    b: &[f32],
+    bm: Mat,
+    scale: f32,
+    par: Parallelism,
+) {
+    assert!(am.rows == dm.rows && bm.cols == dm.cols && am.cols == bm.rows);
+    assert!(dm.fits(dst.len()) && am.fits(a.len()) && bm.fits(b.len()));
+    // SAFETY: the three views lie inside their slices (checked above), `dst` is borrowed
+    // mutably so it aliases neither input, and gemm only reads `dst` when `read_dst`.
+    unsafe {
+        gemm::gemm(
+            dm.rows,
+            dm.cols,
+            am.cols,
+            dst.as_mut_ptr(),
+            dm.cs as isize,
+            dm.rs as isize,
+            accumulate,
+            a.as_ptr(),
+            am.cs as isize,
+            am.rs as isize,
+            b.as_ptr(),
+            bm.cs as isize,
+            bm.rs as isize,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// The largest absolute value of `t`'s elements (0 for an empty tensor), in one pass without
+/// temporaries.
+pub fn max_abs(t: &Tensor) -> Result<f32> {
+    with_f32(t, "max_abs", |v| {
+        Ok(v.iter().fold(0f32, |m, x| m.max(x.abs())))
+    })
 }
