@@ -897,7 +897,7 @@ fn raw_batch(data: &Split, idx: &[usize], input: [usize; 3]) -> Result<Tensor> {
 
 /// `images` as a batch of raw pixel values (0..255), the direct input.
 fn raw_tensor(images: &[&[u8]], input: [usize; 3]) -> Result<Tensor> {
-    (crate::net::batch_tensor(images, input)? * 255.0).ctx("input")
+    crate::net::pixel_tensor(images, input, |p| p as f32)
 }
 
 /// Figures of one fine-tuning epoch (epoch 0: the converted start).

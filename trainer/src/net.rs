@@ -253,12 +253,21 @@ impl Net {
 
 /// A batch of images as a `(n, c, h, w)` tensor in [0, 1] (channels-last u8 input).
 pub fn batch_tensor(images: &[&[u8]], shape: [usize; 3]) -> Result<Tensor> {
-    let [h, w, c] = shape;
+    pixel_tensor(images, shape, |p| p as f32 / 255.0)
+}
+
+/// `images` (height x width x channels bytes each) as an (n, c, h, w) f32 tensor, each pixel
+/// mapped by `f`.
+pub fn pixel_tensor(
+    images: &[&[u8]],
+    [h, w, c]: [usize; 3],
+    f: impl Fn(u8) -> f32,
+) -> Result<Tensor> {
     let mut v = Vec::with_capacity(images.len() * h * w * c);
     for img in images {
         for ch in 0..c {
             for p in 0..h * w {
-                v.push(img[p * c + ch] as f32 / 255.0);
+                v.push(f(img[p * c + ch]));
             }
         }
     }

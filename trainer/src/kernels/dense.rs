@@ -17,10 +17,12 @@ pub fn linear(x: &Tensor, w: &Tensor, scale: f32) -> Result<Tensor> {
     x.apply_op2(w, Dense { scale })
 }
 
-fn par() -> Parallelism {
+/// Every thread for a product of at least a million multiply-adds; a smaller one (the
+/// readout's) costs less than waking the other threads.
+fn par(macs: usize) -> Parallelism {
     match rayon::current_num_threads() {
-        0 | 1 => Parallelism::None,
-        n => Parallelism::Rayon(n),
+        n if n > 1 && macs >= 1 << 20 => Parallelism::Rayon(n),
+        _ => Parallelism::None,
     }
 }
 
@@ -83,7 +85,7 @@ impl CustomOp2 for Dense {
             w,
             tr(k, o),
             self.scale,
-            par(),
+            par(n * k * o),
         );
         Ok((CpuStorage::F32(y), Shape::from((n, o))))
     }
@@ -119,7 +121,7 @@ impl CustomOp2 for Dense {
                             wd,
                             rm(o, k),
                             self.scale,
-                            par(),
+                            par(n * k * o),
                         );
                         Tensor::from_vec(gx, (n, k), x.device())
                     })
@@ -140,7 +142,7 @@ impl CustomOp2 for Dense {
                             xd,
                             rm(n, k),
                             self.scale,
-                            par(),
+                            par(n * k * o),
                         );
                         Tensor::from_vec(gw, (o, k), w.device())
                     })
