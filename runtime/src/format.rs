@@ -454,8 +454,17 @@ pub fn encode(desc: &ModelDesc<'_>, out: &mut [u8]) -> Result<usize, crate::Erro
     Ok(HEADER_LEN + payload_len)
 }
 
-/// Checks the header and checksum and decodes the payload, without validating shapes.
-pub(crate) fn decode(bytes: &[u8]) -> Result<ModelDesc<'_>, crate::Error> {
+/// Checks the header and checksum and decodes the payload into `desc`, in place, without
+/// validating shapes. On error `desc` holds whatever was decoded so far.
+///
+/// The same decoding as `postcard::take_from_bytes::<ModelDesc>` (every error identical),
+/// except that each layer is decoded straight into `desc.layers`: the serde-derived path
+/// builds the 16-layer list (about 1 KB on a 32-bit core) on the stack and moves it
+/// through several frames, several KB of stack on a microcontroller.
+pub(crate) fn decode_into<'a>(
+    bytes: &'a [u8],
+    desc: &mut ModelDesc<'a>,
+) -> Result<(), crate::Error> {
     use crate::Error;
     if bytes.len() < 4 {
         return Err(Error::Truncated);
@@ -485,12 +494,91 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<ModelDesc<'_>, crate::Error> {
     if CRC.checksum(rest) != crc {
         return Err(Error::ChecksumMismatch);
     }
-    let (desc, unused) = postcard::take_from_bytes::<ModelDesc<'_>>(rest).map_err(|e| match e {
+    let mut de = postcard::Deserializer::from_bytes(rest);
+    let unused = serde::Deserializer::deserialize_struct(
+        &mut de,
+        "ModelDesc",
+        &["name", "timesteps", "input", "layers"],
+        DescInto(desc),
+    )
+    .and_then(|()| de.finalize())
+    .map_err(|e| match e {
         postcard::Error::DeserializeUnexpectedEnd => Error::Truncated,
         _ => Error::Malformed,
     })?;
     if !unused.is_empty() {
         return Err(Error::TrailingBytes);
     }
-    Ok(desc)
+    Ok(())
+}
+
+/// Visits the fields of a [`ModelDesc`] in their declared order (as the derived `Deserialize`
+/// does), writing them into the borrowed description.
+struct DescInto<'d, 'a>(&'d mut ModelDesc<'a>);
+
+impl<'a> serde::de::Visitor<'a> for DescInto<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("struct ModelDesc")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'a>>(self, mut seq: A) -> Result<(), A::Error> {
+        use serde::de::Error;
+        let missing = |i| A::Error::invalid_length(i, &"struct ModelDesc with 4 elements");
+        self.0.name = seq.next_element()?.ok_or_else(|| missing(0))?;
+        self.0.timesteps = seq.next_element()?.ok_or_else(|| missing(1))?;
+        self.0.input = seq.next_element()?.ok_or_else(|| missing(2))?;
+        self.0.layers.clear();
+        seq.next_element_seed(LayersInto(&mut self.0.layers))?
+            .ok_or_else(|| missing(3))
+    }
+}
+
+/// Decodes a sequence of layers into the borrowed list, one layer at a time (as heapless's
+/// `Deserialize` for `Vec` does: a layer beyond the capacity is an invalid length).
+struct LayersInto<'d, 'a>(&'d mut heapless::Vec<Layer<'a>, MAX_LAYERS>);
+
+impl<'a> serde::de::DeserializeSeed<'a> for LayersInto<'_, 'a> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'a>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'a> serde::de::Visitor<'a> for LayersInto<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a sequence")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'a>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(layer) = seq.next_element()? {
+            if self.0.push(layer).is_err() {
+                return Err(serde::de::Error::invalid_length(MAX_LAYERS + 1, &self));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ModelDesc<'_> {
+    /// A description with no layers, to decode into.
+    pub(crate) const fn empty() -> Self {
+        ModelDesc {
+            name: "",
+            timesteps: 0,
+            input: Input {
+                shape: Shape {
+                    height: 0,
+                    width: 0,
+                    channels: 0,
+                },
+                encoding: Encoding::Direct,
+            },
+            layers: heapless::Vec::new(),
+        }
+    }
 }

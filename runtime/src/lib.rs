@@ -35,7 +35,7 @@ mod weights;
 pub use engine::{Arena, Engine, Outcome, Xorshift32};
 pub use error::Error;
 pub use format::{encode, ModelDesc};
-pub use model::Model;
+pub use model::{Model, ModelSlot};
 
 /// A tiny valid model (4x4 input, dense 16->4 LIF, dense 4->2 readout) for documentation
 /// examples.

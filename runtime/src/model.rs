@@ -57,6 +57,43 @@ pub(crate) struct Plan {
     pub max_act: u32,
 }
 
+/// Memory to load a [`Model`] into in place, for a microcontroller's stack: a `static`
+/// (`ModelSlot::new` is `const`) that [`ModelSlot::load`] decodes and validates a file
+/// into, so that the model (about 2 KB on a 32-bit core) is never built on the stack and
+/// moved. [`Model::from_bytes`] loads through one too; the result is the same.
+///
+/// ```
+/// # use ember_runtime::{ModelSlot, Model};
+/// # let bytes = ember_runtime::doc_example_model();
+/// let mut slot = ModelSlot::new();
+/// let model: &Model<'_> = slot.load(&bytes)?;
+/// assert_eq!(model.input_len(), 16);
+/// # Ok::<(), ember_runtime::Error>(())
+/// ```
+pub struct ModelSlot<'a>(Model<'a>);
+
+impl<'a> ModelSlot<'a> {
+    /// An empty slot.
+    pub const fn new() -> Self {
+        ModelSlot(Model::empty())
+    }
+
+    /// Checks and loads the model file `bytes` into the slot, as [`Model::from_bytes`] does,
+    /// and returns it. On error the slot holds no usable model (a later `load` may fill it).
+    pub fn load(&mut self, bytes: &'a [u8]) -> Result<&Model<'a>, Error> {
+        let model = &mut self.0;
+        format::decode_into(bytes, &mut model.desc)?;
+        model.layout()?;
+        Ok(model)
+    }
+}
+
+impl Default for ModelSlot<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A validated model, borrowing its weights from the file bytes.
 #[derive(Debug, Clone)]
 pub struct Model<'a> {
@@ -111,14 +148,39 @@ pub(crate) fn recomputes_current(desc: &ModelDesc<'_>) -> bool {
 
 impl<'a> Model<'a> {
     /// Checks and loads a model file. The returned model borrows `bytes` (flash, on a
-    /// microcontroller); nothing is copied.
+    /// microcontroller); nothing is copied. A model is about 2 KB on a 32-bit core (its
+    /// layer list and plan); [`ModelSlot`] loads one in place, without the stack this
+    /// return by value takes.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
-        let desc = format::decode(bytes)?;
-        Self::from_desc(desc)
+        let mut slot = ModelSlot::new();
+        slot.load(bytes)?;
+        Ok(slot.0)
     }
 
     /// Validates an already decoded description.
     pub fn from_desc(desc: ModelDesc<'a>) -> Result<Self, Error> {
+        let mut model = Model::empty();
+        model.desc = desc;
+        model.layout()?;
+        Ok(model)
+    }
+
+    /// A model with no layers: not valid, only something to load into.
+    const fn empty() -> Self {
+        let none = Region { off: 0, len: 0 };
+        Model {
+            desc: ModelDesc::empty(),
+            plan: heapless::Vec::new(),
+            input_act: none,
+            cache: none,
+            input: Dims { h: 0, w: 0, c: 0 },
+            arena_bytes: 0,
+        }
+    }
+
+    /// Validates `self.desc` and plans the arena, in place: fills every other field.
+    fn layout(&mut self) -> Result<(), Error> {
+        let desc = &self.desc;
         if desc.timesteps == 0 {
             return Err(Error::ZeroTimesteps);
         }
@@ -137,14 +199,15 @@ impl<'a> Model<'a> {
         }
         let input_len = mul(mul(input.h, input.w)?, input.c)?;
         let direct = desc.input.encoding == Encoding::Direct;
-        let recompute = recomputes_current(&desc);
+        let recompute = recomputes_current(desc);
         // Sizes first (offsets 0), then `place` lays the regions out.
         let mut input_act = Region {
             off: 0,
             len: if direct { 0 } else { input_len },
         };
         let mut cache = Region::default();
-        let mut plan: heapless::Vec<Plan, MAX_LAYERS> = heapless::Vec::new();
+        let plan = &mut self.plan;
+        plan.clear();
         let mut dims = input;
         // Largest value an activation can carry into the next layer.
         let mut max_act: usize = if direct { 255 } else { 1 };
@@ -253,18 +316,15 @@ impl<'a> Model<'a> {
             }
             dims = output;
         }
-        let arena_bytes = place(&desc.layers, &mut plan, &mut input_act, &mut cache)?;
+        let arena_bytes = place(&desc.layers, plan, &mut input_act, &mut cache)?;
         if u32::try_from(arena_bytes).is_err() {
             return Err(Error::SizeOverflow);
         }
-        Ok(Model {
-            desc,
-            plan,
-            input_act,
-            cache,
-            input,
-            arena_bytes,
-        })
+        self.input_act = input_act;
+        self.cache = cache;
+        self.input = input;
+        self.arena_bytes = arena_bytes;
+        Ok(())
     }
 
     /// Bytes of working memory an inference needs (see [`crate::Engine::new`]).

@@ -543,3 +543,93 @@ fn ell_model_truncated_or_flipped() {
         }
     }
 }
+
+/// The reference decoding: postcard's derived `Deserialize` of the whole description, then
+/// `Model::from_desc`, with the error mapping of the file format.
+fn reference_load(bytes: &[u8]) -> Result<Model<'_>, Error> {
+    let payload = &bytes[HEADER_LEN..];
+    let (desc, rest) =
+        postcard::take_from_bytes::<format::ModelDesc<'_>>(payload).map_err(|e| match e {
+            postcard::Error::DeserializeUnexpectedEnd => Error::Truncated,
+            _ => Error::Malformed,
+        })?;
+    if !rest.is_empty() {
+        return Err(Error::TrailingBytes);
+    }
+    Model::from_desc(desc)
+}
+
+/// `Model::from_bytes` and `ModelSlot::load` decode the payload in place, layer by layer
+/// (the firmware's stack cannot hold the description built by value): for every byte of a
+/// payload set to several values, and every truncated payload, both give exactly what the
+/// derived decoding gives (the same description, or the same error).
+#[test]
+fn in_place_decoding_equals_derived_decoding() {
+    let files = [
+        small_model(),
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/mlp.ember"
+        ))
+        .unwrap(),
+    ];
+    let mut checked = 0;
+    for bytes in &files {
+        let mut cases = Vec::new();
+        for i in HEADER_LEN..bytes.len().min(HEADER_LEN + 600) {
+            for v in [0u8, 1, 0x7f, 0x80, 0xff, bytes[i].wrapping_add(1)] {
+                let mut b = bytes.clone();
+                b[i] = v;
+                cases.push(b);
+            }
+        }
+        for n in HEADER_LEN..bytes.len() {
+            let mut b = bytes[..n].to_vec();
+            let len = (n - HEADER_LEN) as u32;
+            b[8..12].copy_from_slice(&len.to_le_bytes());
+            cases.push(b);
+        }
+        for b in &mut cases {
+            reseal(b);
+        }
+        let mut slot = ember_runtime::ModelSlot::new();
+        for b in &cases {
+            let want = reference_load(b);
+            let got = Model::from_bytes(b);
+            assert_eq!(
+                got.as_ref().map(|m| m.desc()).err(),
+                want.as_ref().map(|m| m.desc()).err()
+            );
+            if let (Ok(g), Ok(w)) = (&got, &want) {
+                assert_eq!(g.desc(), w.desc());
+                assert_eq!(g.arena_bytes(), w.arena_bytes());
+            }
+            // A slot reused after failures loads like a fresh one.
+            let in_slot = slot.load(b).map(|m| (m.desc().clone(), m.arena_bytes()));
+            assert_eq!(in_slot, want.map(|m| (m.desc().clone(), m.arena_bytes())));
+            checked += 1;
+        }
+    }
+    assert!(checked > 3000, "{checked}");
+}
+
+/// A list of 17 layers is refused as malformed, as the derived decoding refuses it.
+#[test]
+fn seventeen_layers_are_malformed() {
+    let bytes = small_model();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let desc = model.desc();
+    // Encode 17 copies of the first layer by hand: postcard writes the list as a varint
+    // length followed by the layers.
+    let mut payload = postcard::to_allocvec(&(desc.name, desc.timesteps, desc.input)).unwrap();
+    payload.push(17);
+    for _ in 0..17 {
+        payload.extend(postcard::to_allocvec(&desc.layers[0]).unwrap());
+    }
+    let mut b = bytes[..HEADER_LEN].to_vec();
+    b[8..12].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    b.extend(payload);
+    reseal(&mut b);
+    assert_eq!(reference_load(&b).err(), Some(Error::Malformed));
+    assert_eq!(Model::from_bytes(&b).err(), Some(Error::Malformed));
+}
