@@ -80,75 +80,33 @@ impl OutputPin for NoLed {
 
 /// Runs the bundled model on every sample of the host's samples file, writes the results
 /// file and exits the program (status 0 on success).
+///
+/// The stack holds call frames only: the model, the arena, the input sample and the results
+/// buffer are statics (`.bss`), and the start-up work (loading the model, reading the
+/// command line) runs in frames of its own that are gone before the first inference.
 pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) -> ! {
-    let model = Model::from_bytes(model::BYTES).unwrap_or_else(|e| fault::fail("bundled model", e));
+    let model = model::load();
     #[cfg(not(feature = "ann-baseline"))]
     let mut engine =
-        Engine::new(&model, model::arena()).unwrap_or_else(|e| fault::fail("engine", e));
+        Engine::new(model, model::arena()).unwrap_or_else(|e| fault::fail("engine", e));
     #[cfg(feature = "ann-baseline")]
     let mut scratch = model::ann_scratch();
     #[cfg(feature = "ann-baseline")]
-    ann::prepare(&model, &mut scratch).unwrap_or_else(|e| fault::fail("ANN baseline", e));
-    defmt::info!(
-        "model {=str}: {=usize} bytes in flash, arena {=usize} bytes, input {=usize} bytes, {=usize} classes, T={=u16}",
-        model.desc().name,
-        model::BYTES.len(),
-        model.arena_bytes(),
-        model.input_len(),
-        model.classes(),
-        model.timesteps()
-    );
-    #[cfg(feature = "ann-baseline")]
-    defmt::info!(
-        "dense int8 ANN baseline (ReLU, one pass, every MAC): {=usize} bytes of buffers",
-        model::ANN_BYTES
-    );
-    // `probe-rs run` answers no GET_CMDLINE: the standalone firmware does not ask.
-    let paths = if cfg!(feature = "standalone") {
-        host::Paths::defaults()
-    } else {
-        host::Paths::from_args()
-    };
-    match paths.self_test {
-        Some(host::SelfTest::Panic) => panic!("self-test panic requested on the command line"),
-        Some(host::SelfTest::HardFault) => cortex_m::asm::udf(),
-        None => {}
-    }
-    let timesteps = paths.timesteps.unwrap_or(model.timesteps());
-    if cfg!(feature = "ann-baseline") && paths.timesteps.is_some() {
-        fault::fail("timesteps argument", "the ANN baseline has no timesteps");
-    }
-    if paths.timesteps.is_some() {
-        defmt::info!(
-            "timesteps {=u16} from the command line (the model's default is {=u16})",
-            timesteps,
-            model.timesteps()
-        );
-    }
-    let mut samples = Samples::open(&paths, model.input_len());
-    let layers = model.desc().layers.len();
-    let calibration = counter::calibrate(&mut hw.counter);
-    let mut results = Writer::create(
-        &paths,
-        hw.counter.hz(),
-        calibration,
-        model.classes(),
-        layers,
-    );
-    defmt::info!("{=usize} samples", samples.count());
+    ann::prepare(model, &mut scratch).unwrap_or_else(|e| fault::fail("ANN baseline", e));
+    let (mut samples, mut results, timesteps) = begin(model, &mut hw.counter);
 
-    let mut input = [0u8; model::INPUT_BYTES];
+    let input = model::input();
     #[cfg_attr(feature = "ann-baseline", allow(unused_mut))]
     let (mut sops, mut macs, mut n) = (0u64, 0u64, 0u32);
-    while samples.next_into(&mut input) {
+    while samples.next_into(input) {
         let _ = hw.led.set_high();
         let start = hw.counter.ticks();
         #[cfg(not(feature = "ann-baseline"))]
         let out = engine
-            .run_for(&input, timesteps)
+            .run_for(input, timesteps)
             .unwrap_or_else(|e| fault::fail("inference", e));
         #[cfg(feature = "ann-baseline")]
-        let out = ann::run(&model, &input, &mut scratch)
+        let out = ann::run(model, input, &mut scratch)
             .unwrap_or_else(|e| fault::fail("ANN inference", e));
         let ticks = hw.counter.ticks() - start;
         let _ = hw.led.set_low();
@@ -205,6 +163,56 @@ pub fn run<D: DelayNs, L: OutputPin, C: TickCounter>(mut hw: Hardware<D, L, C>) 
         hw.delay.delay_ms(200);
     }
     semihosting::process::exit(0)
+}
+
+/// What a run does before its first inference: logs the model, reads the command line,
+/// opens the samples file, calibrates the counter and creates the results file. Not
+/// inlined: the command line and path buffers live only in this frame, not in [`run`]'s
+/// while the inferences run.
+#[inline(never)]
+fn begin<C: TickCounter>(model: &Model<'_>, ticks: &mut C) -> (Samples, Writer, u16) {
+    defmt::info!(
+        "model {=str}: {=usize} bytes in flash, arena {=usize} bytes, input {=usize} bytes, {=usize} classes, T={=u16}",
+        model.desc().name,
+        model::BYTES.len(),
+        model.arena_bytes(),
+        model.input_len(),
+        model.classes(),
+        model.timesteps()
+    );
+    #[cfg(feature = "ann-baseline")]
+    defmt::info!(
+        "dense int8 ANN baseline (ReLU, one pass, every MAC): {=usize} bytes of buffers",
+        model::ANN_BYTES
+    );
+    // `probe-rs run` answers no GET_CMDLINE: the standalone firmware does not ask.
+    let paths = if cfg!(feature = "standalone") {
+        host::Paths::defaults()
+    } else {
+        host::Paths::from_args()
+    };
+    match paths.self_test {
+        Some(host::SelfTest::Panic) => panic!("self-test panic requested on the command line"),
+        Some(host::SelfTest::HardFault) => cortex_m::asm::udf(),
+        None => {}
+    }
+    let timesteps = paths.timesteps.unwrap_or(model.timesteps());
+    if cfg!(feature = "ann-baseline") && paths.timesteps.is_some() {
+        fault::fail("timesteps argument", "the ANN baseline has no timesteps");
+    }
+    if paths.timesteps.is_some() {
+        defmt::info!(
+            "timesteps {=u16} from the command line (the model's default is {=u16})",
+            timesteps,
+            model.timesteps()
+        );
+    }
+    let samples = Samples::open(&paths, model.input_len());
+    let layers = model.desc().layers.len();
+    let calibration = counter::calibrate(ticks);
+    let results = Writer::create(&paths, ticks.hz(), calibration, model.classes(), layers);
+    defmt::info!("{=usize} samples", samples.count());
+    (samples, results, timesteps)
 }
 
 /// One short blink: the run is over.

@@ -12,6 +12,7 @@
 //!
 //! A file without the footer comes from a run that died.
 
+use core::sync::atomic::AtomicBool;
 use ember_runtime::Outcome;
 use semihosting::fs::File;
 use semihosting::io::Write;
@@ -27,15 +28,19 @@ pub const FOOTER: [u8; 4] = *b"DONE";
 /// Bytes collected before one semihosting write (each write is a trap to the host).
 const BUF: usize = 256;
 
-/// Writes the results file, one record per inference.
+/// The write buffer, in `.bss` rather than on the stack.
+static mut BUFFER: [u8; BUF] = [0; BUF];
+static BUFFER_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Writes the results file, one record per inference. At most one is created per run.
 pub struct Writer {
     file: File,
-    buf: [u8; BUF],
+    buf: &'static mut [u8; BUF],
     len: usize,
 }
 
 impl Writer {
-    /// Creates the results file and writes its header.
+    /// Creates the results file and writes its header. Panics if called twice.
     pub fn create(
         paths: &Paths,
         tick_hz: u32,
@@ -49,9 +54,11 @@ impl Writer {
                 paths.results.as_cstr().to_str().unwrap_or("?"),
             )
         });
+        crate::model::take_once(&BUFFER_TAKEN);
         let mut w = Writer {
             file,
-            buf: [0; BUF],
+            // SAFETY: `take_once` hands out this reference at most once.
+            buf: unsafe { &mut *core::ptr::addr_of_mut!(BUFFER) },
             len: 0,
         };
         let mut header = [0u8; 24];
@@ -124,14 +131,16 @@ impl Writer {
     }
 
     fn flush(&mut self) {
-        let (buf, len) = (self.buf, self.len);
-        self.write_through(&buf[..len]);
-        self.len = 0;
+        let len = core::mem::take(&mut self.len);
+        write_all(&mut self.file, &self.buf[..len]);
     }
 
     fn write_through(&mut self, bytes: &[u8]) {
-        self.file
-            .write_all(bytes)
-            .unwrap_or_else(|_| fault::fail("writing the results file", ()));
+        write_all(&mut self.file, bytes);
     }
+}
+
+fn write_all(file: &mut File, bytes: &[u8]) {
+    file.write_all(bytes)
+        .unwrap_or_else(|_| fault::fail("writing the results file", ()));
 }
