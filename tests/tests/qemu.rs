@@ -359,8 +359,8 @@ fn model_too_big_is_refused_with_sizes() {
     match ember_hil::build(Board::QemuMicrobit, &path) {
         Err(HilError::DoesNotFit(s)) => assert!(
             s.ends_with(&format!(
-                "big.ember needs {} bytes of RAM (arena {arena} + stack reserve 10240), the board qemu-microbit has 16384",
-                arena + 10240
+                "big.ember needs {} bytes of RAM (arena {arena} + stack reserve 4096), the board qemu-microbit has 16384",
+                arena + 4096
             )),
             "{s}"
         ),
