@@ -252,7 +252,8 @@ fn deploy_build_only_writes_the_elf() {
     let model = std::fs::metadata(ref_mlp()).unwrap().len();
     // The model, the 3 bundled 784-byte images and the code.
     assert!(number("flash:") > model + 3 * 784, "{out}");
-    assert!(number("RAM:") > 10 * 1024, "{out}");
+    // At least the 4 KiB stack reserve on top of the statics.
+    assert!(number("RAM:") > 4 * 1024, "{out}");
     assert!(std::fs::metadata(&elf).unwrap().len() > model);
     assert!(dir.path().join("nucleo.samples.bin").exists());
 }
