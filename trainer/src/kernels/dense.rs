@@ -58,6 +58,31 @@ impl Dense {
             _ => bail!("dense: x {x:?} and w {w:?} are not (n x k) and (o x k)"),
         }
     }
+
+    /// `scale · a · b` for the views `am` of `a` and `bm` of `b`, as a new row-major tensor.
+    fn product(&self, a: &Tensor, am: Mat, b: &Tensor, bm: Mat, macs: usize) -> Result<Tensor> {
+        let name = self.name();
+        let (rows, cols) = (am.rows, bm.cols);
+        let mut dst = vec![0f32; rows * cols];
+        with_f32(a, name, |ad| {
+            with_f32(b, name, |bd| {
+                let p = par(macs);
+                gemm_scaled(
+                    &mut dst,
+                    rm(rows, cols),
+                    false,
+                    ad,
+                    am,
+                    bd,
+                    bm,
+                    self.scale,
+                    p,
+                );
+                Ok(())
+            })
+        })?;
+        Tensor::from_vec(dst, (rows, cols), a.device())
+    }
 }
 
 impl CustomOp2 for Dense {
@@ -106,48 +131,11 @@ impl CustomOp2 for Dense {
                 (n, o)
             )
         }
-        let name = self.name();
         let gx = need_gx
-            .then(|| {
-                with_f32(grad, name, |g| {
-                    with_f32(w, name, |wd| {
-                        let mut gx = vec![0f32; n * k];
-                        gemm_scaled(
-                            &mut gx,
-                            rm(n, k),
-                            false,
-                            g,
-                            rm(n, o),
-                            wd,
-                            rm(o, k),
-                            self.scale,
-                            par(n * k * o),
-                        );
-                        Tensor::from_vec(gx, (n, k), x.device())
-                    })
-                })
-            })
+            .then(|| self.product(grad, rm(n, o), w, rm(o, k), n * k * o))
             .transpose()?;
         let gw = need_gw
-            .then(|| {
-                with_f32(grad, name, |g| {
-                    with_f32(x, name, |xd| {
-                        let mut gw = vec![0f32; o * k];
-                        gemm_scaled(
-                            &mut gw,
-                            rm(o, k),
-                            false,
-                            g,
-                            tr(o, n),
-                            xd,
-                            rm(n, k),
-                            self.scale,
-                            par(n * k * o),
-                        );
-                        Tensor::from_vec(gw, (o, k), w.device())
-                    })
-                })
-            })
+            .then(|| self.product(grad, tr(o, n), x, rm(n, k), n * k * o))
             .transpose()?;
         Ok((gx, gw))
     }
