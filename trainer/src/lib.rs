@@ -20,6 +20,7 @@ pub mod eval;
 pub mod export;
 pub mod inspect;
 pub mod kernels;
+pub mod multimodal;
 pub mod net;
 pub mod pipeline;
 pub mod plot;

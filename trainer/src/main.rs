@@ -326,6 +326,92 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Multimodal STDP: an image ensemble (MNIST) and an audio ensemble (spoken digits, FSDD)
+    /// learn unsupervised, then excitatory cross-modal synapses between them learn with STDP
+    /// on pairs of the same digit. Reports the accuracy of image alone, audio alone and both
+    /// on FSDD's test split (recordings 0-4) paired with MNIST test images, clean and with
+    /// noise on one modality, and plots accuracy against noise strength.
+    ///
+    /// Writes checkpoint.json, report.json, robustness-image-noise.png and
+    /// robustness-audio-noise.png into --out.
+    ///
+    /// Example: ember multimodal --image-data ../shared/data/mnist --audio-data
+    /// ../shared/data/fsdd --image-neurons 400 --audio-neurons 400
+    Multimodal {
+        /// MNIST directory [default: the bundled data/mnist-small].
+        #[arg(long)]
+        image_data: Option<PathBuf>,
+        /// FSDD directory (its recordings/ folder of WAV files) [default: $EMBER_DATA/fsdd or
+        /// ../shared/data/fsdd].
+        #[arg(long)]
+        audio_data: Option<PathBuf>,
+        /// Neurons of the image ensemble.
+        #[arg(long, default_value_t = 400)]
+        image_neurons: usize,
+        /// Neurons of the audio ensemble.
+        #[arg(long, default_value_t = 400)]
+        audio_neurons: usize,
+        /// STDP passes over the MNIST training images.
+        #[arg(long, default_value_t = 1)]
+        image_epochs: usize,
+        /// Train the image ensemble on the first N MNIST training images only.
+        #[arg(long)]
+        image_train_samples: Option<usize>,
+        /// STDP passes over the 2,700 FSDD training recordings.
+        #[arg(long, default_value_t = 10)]
+        audio_epochs: usize,
+        /// Paired presentations (image and recording of the same digit) that train the
+        /// cross-modal synapses.
+        #[arg(long, default_value_t = 10_000)]
+        pairs: usize,
+        /// MNIST training images that label the image neurons.
+        #[arg(long, default_value_t = 10_000)]
+        label_samples: usize,
+        /// Timesteps of a presentation.
+        #[arg(long, default_value_t = 48)]
+        timesteps: u16,
+        /// Base firing threshold of the audio neurons (weight units).
+        #[arg(long, default_value_t = 40.0)]
+        audio_threshold: f32,
+        /// Current a spike sends through a cross-modal synapse of weight 1 (weight units of
+        /// the target ensemble, whose base threshold is 40).
+        #[arg(long, default_value_t = 10.0)]
+        cross_gain: f32,
+        /// Learning rate of the cross-modal synapses.
+        #[arg(long, default_value_t = 0.05)]
+        cross_eta: f32,
+        /// Test pairs per FSDD test recording (300 recordings).
+        #[arg(long, default_value_t = 10)]
+        pairs_per_recording: usize,
+        /// Share of each spectrogram's values kept (the loudest, stretched to 0..255); the
+        /// rest is silenced, so that few inputs spike, as in an MNIST digit.
+        #[arg(long, default_value_t = 0.2)]
+        audio_keep: f32,
+        /// Audio features: log power of mel filters or of equal-width bands.
+        #[arg(long, value_enum, default_value_t = AudioFeatures::Mel)]
+        audio_features: AudioFeatures,
+        /// Time frames of an audio feature image (rows).
+        #[arg(long, default_value_t = 32)]
+        audio_frames: usize,
+        /// Frequency bands or mel filters of an audio feature image (columns).
+        #[arg(long, default_value_t = 32)]
+        audio_bands: usize,
+        /// Pixel noise levels (standard deviation in grey levels) of the image-noise sweep.
+        #[arg(long, value_delimiter = ',', default_values_t = [0.0, 32.0, 64.0, 96.0, 128.0, 192.0])]
+        image_noise: Vec<f32>,
+        /// Signal-to-noise ratios (dB) of the audio-noise sweep.
+        #[arg(long, value_delimiter = ',', allow_negative_numbers = true, default_values_t = [30.0, 20.0, 10.0, 5.0, 0.0, -5.0])]
+        audio_snr: Vec<f32>,
+        /// Seed of the initial weights and the training input spikes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output directory.
+        #[arg(long, default_value = "multimodal-out")]
+        out: PathBuf,
+        /// Continue from --out/checkpoint.json.
+        #[arg(long)]
+        resume: bool,
+    },
     /// Training speed of the reference networks on synthetic data: BPTT over T steps, batch
     /// 64, Adam, surrogate gradient, thresholds and leaks trained (the DIET-SNN step), as
     /// ../shared/REFERENCE.md sets for speed figures; then the float SNN's evaluation speed
@@ -399,6 +485,15 @@ enum Command {
 /// mimalloc's `mi_option_purge_delay` (mimalloc.h of the bundled v3; the bindings name no
 /// constant for it).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Audio features of `ember multimodal`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum AudioFeatures {
+    /// Log power of triangular mel filters.
+    Mel,
+    /// Log power of equal-width frequency bands.
+    Linear,
+}
 
 fn main() -> ExitCode {
     // Keep freed pages instead of returning them to the OS 10 ms later: a training step
@@ -934,6 +1029,110 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 r.runtime.sops_per_inference,
                 r.energy_pj_per_inference / 1000.0
             );
+            println!("report: {}", out.join("report.json").display());
+        }
+        Command::Multimodal {
+            image_data,
+            audio_data,
+            image_neurons,
+            audio_neurons,
+            image_epochs,
+            image_train_samples,
+            audio_epochs,
+            pairs,
+            label_samples,
+            timesteps,
+            audio_threshold,
+            cross_gain,
+            cross_eta,
+            pairs_per_recording,
+            audio_keep,
+            audio_features,
+            audio_frames,
+            audio_bands,
+            image_noise,
+            audio_snr,
+            seed,
+            out,
+            resume,
+        } => {
+            use ember_trainer::multimodal;
+            use ember_trainer::stdp::StdpConfig;
+            let image = StdpConfig {
+                neurons: image_neurons,
+                timesteps,
+                eta: 0.03,
+                threshold: 40.0,
+                theta_plus: 0.3,
+                seed,
+                ..Default::default()
+            };
+            use ember_trainer::data::fsdd::{FeatureConfig, Kind};
+            let features = FeatureConfig {
+                frames: audio_frames,
+                kind: match audio_features {
+                    AudioFeatures::Mel => Kind::LogMel { mels: audio_bands },
+                    AudioFeatures::Linear => Kind::LogSpectrogram { bands: audio_bands },
+                },
+            };
+            let inputs = features.frames * features.columns();
+            let audio = StdpConfig {
+                neurons: audio_neurons,
+                inputs,
+                norm: image.norm * inputs as f32 / 784.0,
+                threshold: audio_threshold,
+                seed: seed + 1,
+                ..image.clone()
+            };
+            let audio_data = match audio_data {
+                Some(d) => d,
+                None => ember_trainer::data::shared_data("fsdd").ok_or_else(|| Error::Mismatch {
+                    message: "no FSDD data: pass --audio-data DIR, set EMBER_DATA, or put it in ../shared/data/fsdd".into(),
+                })?,
+            };
+            let opts = multimodal::MultimodalOptions {
+                image_data: mnist_dir(image_data.as_deref())?,
+                audio_data,
+                out: out.clone(),
+                image,
+                audio,
+                cross: multimodal::CrossConfig {
+                    gain: cross_gain,
+                    eta: cross_eta,
+                    ..Default::default()
+                },
+                image_epochs,
+                image_train_samples,
+                audio_epochs,
+                pairs,
+                label_samples,
+                pairs_per_recording,
+                audio_keep,
+                audio_features: features,
+                image_noise,
+                audio_snr,
+                resume,
+                quiet: !progress,
+            };
+            let r = multimodal::run(&opts)?;
+            println!();
+            println!("| accuracy on {} test pairs | image alone | audio alone | multimodal |", r.test_pairs);
+            println!("|---|---|---|---|");
+            let row = |what: String, p: &multimodal::NoisePoint| {
+                println!(
+                    "| {what} | {:.2}% | {:.2}% | {:.2}% |",
+                    100.0 * p.image,
+                    100.0 * p.audio,
+                    100.0 * p.multimodal
+                )
+            };
+            row("clean".into(), &r.clean);
+            for p in &r.image_noise {
+                row(format!("pixel noise {}", p.level.unwrap_or(0.0)), p);
+            }
+            for p in &r.audio_noise {
+                row(format!("audio SNR {} dB", p.level.unwrap_or(0.0)), p);
+            }
             println!("report: {}", out.join("report.json").display());
         }
         Command::Plot {

@@ -6,7 +6,8 @@
 //!
 //! Features: a short-time Fourier transform (frames of [`FRAME`] samples, hop [`HOP`],
 //! periodic Hann window, the last frame zero-padded), then per frame either
-//! - [`Kind::LogSpectrogram`]: the power of `bands` equal-width frequency bands in dB; or
+//! - [`Kind::LogSpectrogram`]: the power of `bands` equal-width frequency bands in dB;
+//! - [`Kind::LogMel`]: the power of `mels` triangular mel filters in dB; or
 //! - [`Kind::Mfcc`]: the log energies of `mels` triangular mel filters (HTK mel scale,
 //!   0..4 kHz) and their DCT-II, keeping the first `coefficients` (c0 included).
 //!
@@ -113,6 +114,12 @@ pub enum Kind {
         /// Columns of the image.
         bands: usize,
     },
+    /// Log energy of `mels` triangular mel filters (HTK mel scale, 0..4 kHz) in dB: a
+    /// spectrogram with more resolution where speech has its formants.
+    LogMel {
+        /// Mel filters, the columns of the image (1..=[`BINS`]).
+        mels: usize,
+    },
     /// Mel-frequency cepstral coefficients.
     Mfcc {
         /// Mel filters (1..=[`BINS`]).
@@ -146,6 +153,7 @@ impl FeatureConfig {
     pub fn columns(&self) -> usize {
         match self.kind {
             Kind::LogSpectrogram { bands } => bands,
+            Kind::LogMel { mels } => mels,
             Kind::Mfcc { coefficients, .. } => coefficients,
         }
     }
@@ -177,6 +185,7 @@ impl Features {
         }
         let filters = match config.kind {
             Kind::LogSpectrogram { bands } if (1..=BINS).contains(&bands) => band_filters(bands),
+            Kind::LogMel { mels } if (1..=BINS).contains(&mels) => mel_filters(mels),
             Kind::Mfcc { mels, coefficients }
                 if (1..=BINS).contains(&mels) && (1..=mels).contains(&coefficients) =>
             {
@@ -211,7 +220,7 @@ impl Features {
             .collect();
         let pooled = pool_rows(&rows, self.config.frames);
         match self.config.kind {
-            Kind::LogSpectrogram { .. } => {
+            Kind::LogSpectrogram { .. } | Kind::LogMel { .. } => {
                 let peak = pooled.iter().copied().fold(f32::MIN, f32::max);
                 let floored: Vec<f32> = pooled.iter().map(|&v| v.max(peak - RANGE_DB)).collect();
                 scale_u8(&floored, 1)
@@ -235,7 +244,9 @@ impl Features {
             .iter()
             .map(|w| w.iter().zip(&power).map(|(w, p)| w * p).sum::<f32>() + FLOOR);
         match self.config.kind {
-            Kind::LogSpectrogram { .. } => energies.map(|e| 10.0 * e.log10()).collect(),
+            Kind::LogSpectrogram { .. } | Kind::LogMel { .. } => {
+                energies.map(|e| 10.0 * e.log10()).collect()
+            }
             Kind::Mfcc { coefficients, .. } => {
                 dct2(&energies.map(f32::ln).collect::<Vec<_>>(), coefficients)
             }
@@ -448,18 +459,6 @@ pub struct Fsdd {
 /// feature images; other files are ignored.
 pub fn load(dir: &Path, config: &FeatureConfig) -> Result<Fsdd, FsddError> {
     let features = Features::new(*config)?;
-    let recordings = dir.join("recordings");
-    let dir = if recordings.is_dir() {
-        &recordings
-    } else {
-        dir
-    };
-    let files = wav_files(dir)?;
-    if files.is_empty() {
-        return Err(FsddError::NoRecordings {
-            dir: dir.to_path_buf(),
-        });
-    }
     let empty = || Split {
         images: Vec::new(),
         labels: Vec::new(),
@@ -467,14 +466,30 @@ pub fn load(dir: &Path, config: &FeatureConfig) -> Result<Fsdd, FsddError> {
         cols: config.columns(),
     };
     let (mut train, mut test) = (empty(), empty());
-    for path in files {
-        let rec = parse_name(&path)?;
-        let image = features.image(&read_wav(&path)?);
+    for (rec, samples) in recordings(dir)? {
+        let image = features.image(&samples);
         let split = if rec.is_test() { &mut test } else { &mut train };
         split.images.extend_from_slice(&image);
         split.labels.push(rec.digit);
     }
     Ok(Fsdd { train, test })
+}
+
+/// Every `.wav` of `dir` (or of `dir/recordings` when that exists), in name order, with its
+/// samples: for features computed later, e.g. after adding noise to the waveform.
+pub fn recordings(dir: &Path) -> Result<Vec<(Recording, Vec<i16>)>, FsddError> {
+    let nested = dir.join("recordings");
+    let dir = if nested.is_dir() { &nested } else { dir };
+    let files = wav_files(dir)?;
+    if files.is_empty() {
+        return Err(FsddError::NoRecordings {
+            dir: dir.to_path_buf(),
+        });
+    }
+    files
+        .iter()
+        .map(|path| Ok((parse_name(path)?, read_wav(path)?)))
+        .collect()
 }
 
 /// The `*.wav` files of `dir`, sorted by name.

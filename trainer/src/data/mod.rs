@@ -43,8 +43,7 @@ pub fn mnist_dir(dir: Option<&Path>) -> Result<PathBuf, crate::Error> {
 
 /// `$EMBER_DATA/<name>` if it is a folder or file, else `<name>` in `../shared/data` beside
 /// the repository; `None` when neither exists (tests that need it then skip and say so).
-#[cfg(test)]
-pub(crate) fn shared_data(name: &str) -> Option<PathBuf> {
+pub fn shared_data(name: &str) -> Option<PathBuf> {
     let from_env = std::env::var_os("EMBER_DATA").map(|d| Path::new(&d).join(name));
     let beside = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/data")

@@ -29,4 +29,9 @@ pub use export::export;
 pub use network::{Network, StdpConfig, Vote};
 pub use plot::receptive_fields;
 pub use run::{run, StdpOptions, StdpReport};
-pub use train::{classify, evaluate, label_neurons, train_epoch, Evaluation};
+pub use train::{
+    classify, evaluate, label_neurons, train_epoch, train_rest_of_epoch, Evaluation, EVAL_SEED,
+};
+
+pub(crate) use network::{power_law, Scratch};
+pub(crate) use run::bar;

@@ -121,6 +121,13 @@ pub struct Network {
     pub seen: usize,
 }
 
+/// Power-law weight-dependent STDP at a post spike: `w + eta (x - x_tar) (w_max - w)^mu`,
+/// kept in [0, w_max]. `x` is the presynaptic trace.
+pub(crate) fn power_law(w: f32, x: f32, eta: f32, x_tar: f32, w_max: f32, mu: f32) -> f32 {
+    let dw = eta * (x - x_tar) * (w_max - w).max(0.0).powf(mu);
+    (w + dw).clamp(0.0, w_max)
+}
+
 /// Scratch buffers reused across presentations (no allocation per step).
 pub(crate) struct Scratch {
     u: Vec<f32>,
@@ -128,7 +135,9 @@ pub(crate) struct Scratch {
     u_pre: Vec<f32>,
     trace: Vec<f32>,
     active: Vec<u32>,
-    fired: Vec<u32>,
+    /// Neurons that fired at the last step.
+    pub fired: Vec<u32>,
+    /// Spikes per neuron since the last rest.
     pub counts: Vec<u32>,
 }
 
@@ -182,90 +191,119 @@ impl Network {
     /// and normalisation. Spike counts per neuron end up in `s.counts`. `seed` restarts the
     /// input generator, as the runtime does at every inference.
     pub(crate) fn present(&mut self, image: &[u8], seed: u32, learn: bool, s: &mut Scratch) {
-        let cfg = self.cfg.clone();
-        let (n, m) = (cfg.neurons, cfg.inputs);
+        self.rest(s);
+        let mut rng = Xorshift32::new(seed);
+        for _ in 0..self.cfg.timesteps {
+            self.step(image, &mut rng, None, learn, s);
+        }
+        self.settle(learn, s);
+    }
+
+    /// Resets the state before a presentation: membranes, traces and spike counts.
+    pub(crate) fn rest(&self, s: &mut Scratch) {
         s.u.fill(0.0);
         s.trace.fill(0.0);
         s.counts.fill(0);
-        let mut rng = Xorshift32::new(seed);
+    }
+
+    /// One timestep: input spikes drawn from `image` by `rng`, leak, the input current plus
+    /// `extra` (a current per neuron from outside the layer, e.g. cross-modal synapses), fire
+    /// with reset to zero, lateral inhibition, and with `learn` STDP and homeostasis. The
+    /// neurons that fired are left in `s.fired`.
+    pub(crate) fn step(
+        &mut self,
+        image: &[u8],
+        rng: &mut Xorshift32,
+        extra: Option<&[f32]>,
+        learn: bool,
+        s: &mut Scratch,
+    ) {
+        let cfg = &self.cfg;
+        let (n, m) = (cfg.neurons, cfg.inputs);
         let theta_scale = if learn { 1.0 } else { cfg.test_theta_scale };
-        for _ in 0..cfg.timesteps {
-            s.active.clear();
-            for (i, &px) in image.iter().enumerate() {
-                if rng.spikes(px) {
-                    s.active.push(i as u32);
-                }
-            }
-            // Leak, then the input current, then fire with reset to zero.
-            s.fired.clear();
-            for j in 0..n {
-                let row = &self.w[j * m..(j + 1) * m];
-                let drive: f32 = s.active.iter().map(|&i| row[i as usize]).sum();
-                let u = s.u[j] * cfg.leak + drive;
-                s.u_pre[j] = u;
-                if u >= cfg.threshold + self.theta[j] * theta_scale {
-                    s.u[j] = 0.0;
-                    s.fired.push(j as u32);
-                } else {
-                    s.u[j] = u;
-                }
-            }
-            // While learning, only the strongest of the neurons that crossed their threshold
-            // in the same step fires (winner-take-all), so that two neurons do not learn the
-            // same image. At inference all of them fire, as in the runtime.
-            if learn && cfg.wta_learning && s.fired.len() > 1 {
-                let over = |j: u32| s.u_pre[j as usize] - (cfg.threshold + self.theta[j as usize]);
-                let best = s
-                    .fired
-                    .iter()
-                    .copied()
-                    .max_by(|&a, &b| over(a).total_cmp(&over(b)))
-                    .unwrap_or(0);
-                for &j in &s.fired {
-                    if j != best {
-                        s.u[j as usize] = s.u_pre[j as usize];
-                    }
-                }
-                s.fired.clear();
-                s.fired.push(best);
-            }
-            // Lateral inhibition from the others that fired.
-            let k = s.fired.len() as f32;
-            if k > 0.0 {
-                s.u.iter_mut().for_each(|u| *u -= cfg.inhibition * k);
-                s.fired
-                    .iter()
-                    .for_each(|&j| s.u[j as usize] += cfg.inhibition);
-            }
-            for &j in &s.fired {
-                s.counts[j as usize] += 1;
-            }
-            if !learn {
-                continue;
-            }
-            // Nearest-spike presynaptic traces, then STDP at every post spike.
-            s.trace.iter_mut().for_each(|x| *x *= cfg.trace_decay);
-            s.active.iter().for_each(|&i| s.trace[i as usize] = 1.0);
-            for &j in &s.fired {
-                let j = j as usize;
-                let row = &mut self.w[j * m..(j + 1) * m];
-                let alive = &self.alive[j * m..(j + 1) * m];
-                for ((w, &x), &a) in row.iter_mut().zip(&s.trace).zip(alive) {
-                    if a {
-                        let dw = cfg.eta * (x - cfg.x_tar) * (cfg.w_max - *w).max(0.0).powf(cfg.mu);
-                        *w = (*w + dw).clamp(0.0, cfg.w_max);
-                    }
-                }
-                self.theta[j] += cfg.theta_plus;
+        s.active.clear();
+        for (i, &px) in image.iter().enumerate() {
+            if rng.spikes(px) {
+                s.active.push(i as u32);
             }
         }
+        // Leak, then the input current, then fire with reset to zero.
+        s.fired.clear();
+        for j in 0..n {
+            let row = &self.w[j * m..(j + 1) * m];
+            let mut drive: f32 = s.active.iter().map(|&i| row[i as usize]).sum();
+            if let Some(extra) = extra {
+                drive += extra[j];
+            }
+            let u = s.u[j] * cfg.leak + drive;
+            s.u_pre[j] = u;
+            if u >= cfg.threshold + self.theta[j] * theta_scale {
+                s.u[j] = 0.0;
+                s.fired.push(j as u32);
+            } else {
+                s.u[j] = u;
+            }
+        }
+        // While learning, only the strongest of the neurons that crossed their threshold in
+        // the same step fires (winner-take-all), so that two neurons do not learn the same
+        // image. At inference all of them fire, as in the runtime.
+        if learn && cfg.wta_learning && s.fired.len() > 1 {
+            let over = |j: u32| s.u_pre[j as usize] - (cfg.threshold + self.theta[j as usize]);
+            let best = s
+                .fired
+                .iter()
+                .copied()
+                .max_by(|&a, &b| over(a).total_cmp(&over(b)))
+                .unwrap_or(0);
+            for &j in &s.fired {
+                if j != best {
+                    s.u[j as usize] = s.u_pre[j as usize];
+                }
+            }
+            s.fired.clear();
+            s.fired.push(best);
+        }
+        // Lateral inhibition from the others that fired.
+        let k = s.fired.len() as f32;
+        if k > 0.0 {
+            s.u.iter_mut().for_each(|u| *u -= cfg.inhibition * k);
+            s.fired
+                .iter()
+                .for_each(|&j| s.u[j as usize] += cfg.inhibition);
+        }
+        for &j in &s.fired {
+            s.counts[j as usize] += 1;
+        }
+        if !learn {
+            return;
+        }
+        // Nearest-spike presynaptic traces, then STDP at every post spike.
+        s.trace.iter_mut().for_each(|x| *x *= cfg.trace_decay);
+        s.active.iter().for_each(|&i| s.trace[i as usize] = 1.0);
+        for &j in &s.fired {
+            let j = j as usize;
+            let row = &mut self.w[j * m..(j + 1) * m];
+            let alive = &self.alive[j * m..(j + 1) * m];
+            for ((w, &x), &a) in row.iter_mut().zip(&s.trace).zip(alive) {
+                if a {
+                    *w = power_law(*w, x, cfg.eta, cfg.x_tar, cfg.w_max, cfg.mu);
+                }
+            }
+            self.theta[j] += cfg.theta_plus;
+        }
+    }
+
+    /// After a presentation with `learn`: normalises the neurons that fired and decays the
+    /// adaptive thresholds.
+    pub(crate) fn settle(&mut self, learn: bool, s: &Scratch) {
         if learn {
-            for j in 0..n {
+            for j in 0..self.cfg.neurons {
                 if s.counts[j] > 0 {
                     self.normalise(j);
                 }
             }
-            self.theta.iter_mut().for_each(|t| *t *= cfg.theta_decay);
+            let decay = self.cfg.theta_decay;
+            self.theta.iter_mut().for_each(|t| *t *= decay);
         }
     }
 

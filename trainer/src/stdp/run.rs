@@ -1,7 +1,7 @@
 //! `ember stdp`: train, prune and quantize, label, evaluate, export and report, with
 //! checkpoints and `--resume`.
 
-use super::{export, label_neurons, train_epoch, Evaluation, Network, StdpConfig};
+use super::{export, label_neurons, train_rest_of_epoch, Evaluation, Network, StdpConfig};
 use crate::data::mnist::Mnist;
 use crate::error::{io, write_atomic};
 use crate::eval::RuntimeEval;
@@ -65,7 +65,8 @@ pub struct StdpReport {
     pub energy_pj_per_inference: f64,
 }
 
-fn bar(quiet: bool, len: usize, what: &str) -> ProgressBar {
+/// A progress bar (hidden when `quiet`) labelled `what`.
+pub(crate) fn bar(quiet: bool, len: usize, what: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
@@ -134,12 +135,7 @@ pub fn run(opts: &StdpOptions) -> Result<StdpReport> {
     let progress = bar(opts.quiet, total, "STDP");
     progress.set_position(net.seen as u64);
     while net.seen < total {
-        // Resume inside an epoch: skip the images already seen in it.
-        let mut rest = train.clone();
-        let skip = net.seen % train.len();
-        rest.images.drain(..skip * opts.cfg.inputs);
-        rest.labels.drain(..skip);
-        train_epoch(&mut net, &rest, total, &progress);
+        train_rest_of_epoch(&mut net, &train, total, &progress);
         save(&net, &opts.out)?;
     }
     progress.finish_and_clear();

@@ -47,6 +47,18 @@ pub fn train_epoch(net: &mut Network, split: &Split, total: usize, bar: &Progres
     boosts
 }
 
+/// Trains on the rest of the current epoch of `train` (resuming inside it after a
+/// checkpoint: the images of this epoch already seen are skipped). Call it until `net.seen`
+/// reaches `total`, checkpointing between calls.
+pub fn train_rest_of_epoch(net: &mut Network, train: &Split, total: usize, bar: &ProgressBar) {
+    let mut rest = train.clone();
+    let skip = net.seen % train.len().max(1);
+    let pixels = train.rows * train.cols;
+    rest.images.drain(..skip * pixels);
+    rest.labels.drain(..skip);
+    train_epoch(net, &rest, total, bar);
+}
+
 /// Labels every neuron from its responses to `split` (no learning) and sets the vote
 /// weights by `net.cfg.vote`. Returns how many neurons never spiked.
 pub fn label_neurons(net: &mut Network, split: &Split, bar: &ProgressBar) -> usize {

@@ -1,0 +1,701 @@
+//! Multimodal STDP: an image ensemble (MNIST) and an audio ensemble (spoken digits, FSDD)
+//! joined by excitatory cross-modal synapses trained with STDP.
+//!
+//! Each ensemble is the network of [`crate::stdp`] (rate-coded input, LIF neurons with
+//! adaptive thresholds and lateral inhibition, power-law STDP, pruning and quantization on the
+//! same schedule): the image one learns from MNIST images, the audio one from the
+//! log-spectrogram images of [`crate::data::fsdd`]. Training has three stages:
+//!
+//! 1. each ensemble learns on its own modality, unsupervised, and its neurons are labelled
+//!    from their responses (soft votes, as in `ember stdp`);
+//! 2. with both ensembles frozen, pairs of an image and a recording of the same digit are
+//!    presented together, and the cross-modal synapses (audio neuron -> image neuron and image
+//!    neuron -> audio neuron, excitatory only, in [0, w_max]) learn with the same power-law
+//!    rule: at a post spike in one ensemble, each synapse from the other ensemble moves by
+//!    `eta (x_pre - x_tar) (w_max - w)^mu`, with `x_pre` the trace of that presynaptic
+//!    neuron's spikes. They only ever add current; neither ensemble's own lateral inhibition
+//!    reaches the other.
+//! 3. inference presents both inputs; the spikes of each ensemble at step t drive the other at
+//!    step t+1 through the cross-modal synapses (times `gain`), and the class is the arg max of
+//!    the two ensembles' vote distributions added (each normalised to sum 1, so that neither
+//!    dominates by firing more).
+//!
+//! Robustness is measured by adding noise to one modality while the other stays clean:
+//! Gaussian noise on the pixels (standard deviation in grey levels), white noise on the
+//! waveform at a given signal-to-noise ratio (before the spectrogram).
+
+use crate::data::fsdd::{self, FeatureConfig, Features};
+use crate::data::mnist::{Mnist, Split};
+use crate::error::{io, write_atomic};
+use crate::plot::{line_chart, Chart, Series};
+use crate::stdp::{self, bar, power_law, Network, Scratch, StdpConfig, EVAL_SEED};
+use crate::{Error, Result};
+use ember_runtime::Xorshift32;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The cross-modal synapses' learning rule and strength.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CrossConfig {
+    /// Learning rate.
+    pub eta: f32,
+    /// Target presynaptic trace: synapses from neurons with a lower trace at a post spike are
+    /// depressed.
+    pub x_tar: f32,
+    /// Weight-dependence exponent.
+    pub mu: f32,
+    /// Largest weight.
+    pub w_max: f32,
+    /// Per-step decay of the trace of each neuron's spikes.
+    pub trace_decay: f32,
+    /// Current a spike sends through a synapse of weight 1, in the target ensemble's weight
+    /// units (its base threshold is `threshold`).
+    pub gain: f32,
+}
+
+impl Default for CrossConfig {
+    fn default() -> Self {
+        CrossConfig {
+            eta: 0.05,
+            x_tar: 0.2,
+            mu: 0.2,
+            w_max: 1.0,
+            trace_decay: 0.8,
+            gain: 10.0,
+        }
+    }
+}
+
+/// The two ensembles and the synapses between them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Multimodal {
+    /// The image ensemble.
+    pub image: Network,
+    /// The audio ensemble.
+    pub audio: Network,
+    /// Cross-modal learning rule and gain.
+    pub cross: CrossConfig,
+    /// Synapses onto the image neurons, `image.neurons x audio.neurons`.
+    pub to_image: Vec<f32>,
+    /// Synapses onto the audio neurons, `audio.neurons x image.neurons`.
+    pub to_audio: Vec<f32>,
+    /// Paired training presentations seen by the cross-modal synapses.
+    pub pairs_seen: usize,
+    /// True once both ensembles are labelled (stage 1 done).
+    pub labelled: bool,
+}
+
+/// Buffers of one paired presentation.
+struct PairScratch {
+    image: Scratch,
+    audio: Scratch,
+    /// Cross-modal current into each image / audio neuron at the next step.
+    into_image: Vec<f32>,
+    into_audio: Vec<f32>,
+    /// Traces of each neuron's spikes.
+    trace_image: Vec<f32>,
+    trace_audio: Vec<f32>,
+}
+
+impl PairScratch {
+    fn new(mm: &Multimodal) -> Self {
+        let (ni, na) = (mm.image.cfg.neurons, mm.audio.cfg.neurons);
+        PairScratch {
+            image: Scratch::new(&mm.image.cfg),
+            audio: Scratch::new(&mm.audio.cfg),
+            into_image: vec![0.0; ni],
+            into_audio: vec![0.0; na],
+            trace_image: vec![0.0; ni],
+            trace_audio: vec![0.0; na],
+        }
+    }
+}
+
+/// Which ensembles take part in an inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The image ensemble alone.
+    Image,
+    /// The audio ensemble alone.
+    Audio,
+    /// Both, joined by the cross-modal synapses.
+    Both,
+}
+
+/// Class scores of a labelled ensemble: spike counts times the neurons' votes, normalised to
+/// sum 1 (all zeros when nothing fired).
+fn distribution(net: &Network, counts: &[u32]) -> [f64; 10] {
+    let mut score = [0f64; 10];
+    for (j, &c) in counts.iter().enumerate() {
+        if c > 0 {
+            for (k, s) in score.iter_mut().enumerate() {
+                *s += f64::from(c) * f64::from(net.votes[j * 10 + k]);
+            }
+        }
+    }
+    let total: f64 = score.iter().sum();
+    if total > 0.0 {
+        score.iter_mut().for_each(|s| *s /= total);
+    }
+    score
+}
+
+fn arg_max(score: &[f64; 10]) -> u8 {
+    let mut best = 0;
+    for c in 1..10 {
+        if score[c] > score[best] {
+            best = c;
+        }
+    }
+    best as u8
+}
+
+impl Multimodal {
+    /// Fresh ensembles (see [`Network::new`]) and zero cross-modal synapses.
+    pub fn new(image: StdpConfig, audio: StdpConfig, cross: CrossConfig) -> Multimodal {
+        let (ni, na) = (image.neurons, audio.neurons);
+        Multimodal {
+            image: Network::new(image),
+            audio: Network::new(audio),
+            cross,
+            to_image: vec![0.0; ni * na],
+            to_audio: vec![0.0; na * ni],
+            pairs_seen: 0,
+            labelled: false,
+        }
+    }
+
+    /// Presents an image and a recording together for the image ensemble's timesteps, with
+    /// the cross-modal current on when `couple`; with `learn`, the cross-modal synapses learn
+    /// (the ensembles stay frozen). Spike counts end up in `s.image.counts` and
+    /// `s.audio.counts`.
+    fn present_pair(
+        &mut self,
+        image: &[u8],
+        audio: &[u8],
+        seed: u32,
+        couple: bool,
+        learn: bool,
+        s: &mut PairScratch,
+    ) {
+        let (ni, na) = (self.image.cfg.neurons, self.audio.cfg.neurons);
+        let x = self.cross.clone();
+        self.image.rest(&mut s.image);
+        self.audio.rest(&mut s.audio);
+        for v in [
+            &mut s.into_image,
+            &mut s.into_audio,
+            &mut s.trace_image,
+            &mut s.trace_audio,
+        ] {
+            v.fill(0.0);
+        }
+        let mut rng_image = Xorshift32::new(seed);
+        let mut rng_audio = Xorshift32::new(seed ^ 0xA0D1_0000);
+        for _ in 0..self.image.cfg.timesteps {
+            let (ci, ca) = if couple {
+                (Some(&s.into_image[..]), Some(&s.into_audio[..]))
+            } else {
+                (None, None)
+            };
+            self.image
+                .step(image, &mut rng_image, ci, false, &mut s.image);
+            self.audio
+                .step(audio, &mut rng_audio, ca, false, &mut s.audio);
+            s.trace_image.iter_mut().for_each(|t| *t *= x.trace_decay);
+            s.trace_audio.iter_mut().for_each(|t| *t *= x.trace_decay);
+            s.image
+                .fired
+                .iter()
+                .for_each(|&j| s.trace_image[j as usize] = 1.0);
+            s.audio
+                .fired
+                .iter()
+                .for_each(|&k| s.trace_audio[k as usize] = 1.0);
+            if learn {
+                for &j in &s.image.fired {
+                    let row = &mut self.to_image[j as usize * na..(j as usize + 1) * na];
+                    for (w, &t) in row.iter_mut().zip(&s.trace_audio) {
+                        *w = power_law(*w, t, x.eta, x.x_tar, x.w_max, x.mu);
+                    }
+                }
+                for &k in &s.audio.fired {
+                    let row = &mut self.to_audio[k as usize * ni..(k as usize + 1) * ni];
+                    for (w, &t) in row.iter_mut().zip(&s.trace_image) {
+                        *w = power_law(*w, t, x.eta, x.x_tar, x.w_max, x.mu);
+                    }
+                }
+            }
+            if couple {
+                for (j, c) in s.into_image.iter_mut().enumerate() {
+                    let row = &self.to_image[j * na..(j + 1) * na];
+                    *c = x.gain * s.audio.fired.iter().map(|&k| row[k as usize]).sum::<f32>();
+                }
+                for (k, c) in s.into_audio.iter_mut().enumerate() {
+                    let row = &self.to_audio[k * ni..(k + 1) * ni];
+                    *c = x.gain * s.image.fired.iter().map(|&j| row[j as usize]).sum::<f32>();
+                }
+            }
+        }
+    }
+
+    /// The class of one inference in `mode` (`image` or `audio` may be empty when unused).
+    fn classify(&mut self, mode: Mode, image: &[u8], audio: &[u8], s: &mut PairScratch) -> u8 {
+        match mode {
+            Mode::Image => {
+                self.image.present(image, EVAL_SEED, false, &mut s.image);
+                arg_max(&distribution(&self.image, &s.image.counts))
+            }
+            Mode::Audio => {
+                self.audio
+                    .present(audio, EVAL_SEED ^ 0xA0D1_0000, false, &mut s.audio);
+                arg_max(&distribution(&self.audio, &s.audio.counts))
+            }
+            Mode::Both => {
+                self.present_pair(image, audio, EVAL_SEED, true, false, s);
+                let a = distribution(&self.image, &s.image.counts);
+                let b = distribution(&self.audio, &s.audio.counts);
+                let mut sum = [0f64; 10];
+                for c in 0..10 {
+                    sum[c] = a[c] + b[c];
+                }
+                arg_max(&sum)
+            }
+        }
+    }
+}
+
+/// Standard normal samples from the runtime's generator (Box-Muller).
+struct Gauss(Xorshift32);
+
+impl Gauss {
+    fn sample(&mut self) -> f32 {
+        let u = |r: &mut Xorshift32| ((r.next() >> 8) as f32 + 0.5) / (1u32 << 24) as f32;
+        let (a, b) = (u(&mut self.0), u(&mut self.0));
+        (-2.0 * a.ln()).sqrt() * (2.0 * std::f32::consts::PI * b).cos()
+    }
+}
+
+/// `image` with Gaussian noise of standard deviation `sigma` grey levels, clamped to 0..=255.
+pub fn noisy_image(image: &[u8], sigma: f32, seed: u32) -> Vec<u8> {
+    let mut g = Gauss(Xorshift32::new(seed));
+    image
+        .iter()
+        .map(|&p| (f32::from(p) + sigma * g.sample()).round().clamp(0.0, 255.0) as u8)
+        .collect()
+}
+
+/// `samples` with white Gaussian noise at `snr_db` dB below the recording's mean power,
+/// clamped to 16 bits.
+pub fn noisy_audio(samples: &[i16], snr_db: f32, seed: u32) -> Vec<i16> {
+    let power = samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>()
+        / samples.len().max(1) as f64;
+    let sigma = (power / 10f64.powf(f64::from(snr_db) / 10.0)).sqrt() as f32;
+    let mut g = Gauss(Xorshift32::new(seed));
+    samples
+        .iter()
+        .map(|&s| (f32::from(s) + sigma * g.sample()).round().clamp(-32768.0, 32767.0) as i16)
+        .collect()
+}
+
+/// Keeps the loudest `keep` share of a feature image's values, stretched to 0..=255, and
+/// zeroes the rest: spectrograms are dense (every bin has some energy), and a rate-coded
+/// input where most values spike teaches STDP nothing but the average; after this, about as
+/// few inputs are active as in an MNIST digit.
+pub fn sparsify(image: &mut [u8], keep: f32) {
+    if keep >= 1.0 || image.is_empty() {
+        return;
+    }
+    let mut sorted = image.to_vec();
+    sorted.sort_unstable();
+    let cut = ((1.0 - keep.max(0.0)) * sorted.len() as f32) as usize;
+    let floor = i32::from(sorted[cut.min(sorted.len() - 1)]);
+    let span = (255 - floor).max(1);
+    image.iter_mut().for_each(|p| {
+        *p = ((i32::from(*p) - floor).max(0) * 255 / span) as u8;
+    });
+}
+
+/// What `ember multimodal` was asked to do.
+#[derive(Debug, Clone)]
+pub struct MultimodalOptions {
+    /// MNIST directory.
+    pub image_data: PathBuf,
+    /// FSDD directory.
+    pub audio_data: PathBuf,
+    /// Output directory: checkpoint.json, report.json, the robustness plots.
+    pub out: PathBuf,
+    /// Image ensemble.
+    pub image: StdpConfig,
+    /// Audio ensemble.
+    pub audio: StdpConfig,
+    /// Cross-modal synapses.
+    pub cross: CrossConfig,
+    /// STDP passes over the MNIST training images.
+    pub image_epochs: usize,
+    /// Train the image ensemble on the first N MNIST training images only.
+    pub image_train_samples: Option<usize>,
+    /// STDP passes over the FSDD training recordings.
+    pub audio_epochs: usize,
+    /// Paired presentations that train the cross-modal synapses.
+    pub pairs: usize,
+    /// MNIST training images that label the image neurons.
+    pub label_samples: usize,
+    /// Test pairs per FSDD test recording (each with a different MNIST test image of its digit).
+    pub pairs_per_recording: usize,
+    /// Share of each spectrogram's values kept (see [`sparsify`]).
+    pub audio_keep: f32,
+    /// Audio feature images.
+    pub audio_features: FeatureConfig,
+    /// Pixel noise levels (standard deviation, grey levels) of the image-noise sweep.
+    pub image_noise: Vec<f32>,
+    /// Signal-to-noise ratios (dB) of the audio-noise sweep.
+    pub audio_snr: Vec<f32>,
+    /// Continue from `out/checkpoint.json`.
+    pub resume: bool,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+/// Accuracy of the three predictors at one noise level.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoisePoint {
+    /// Pixel noise (grey levels) or SNR (dB); `None` for clean.
+    pub level: Option<f32>,
+    /// Image ensemble alone.
+    pub image: f64,
+    /// Audio ensemble alone.
+    pub audio: f64,
+    /// Both, with the cross-modal synapses.
+    pub multimodal: f64,
+}
+
+/// The figures `ember multimodal` measured, written to report.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct MultimodalReport {
+    /// The command line that made this report.
+    pub command: String,
+    /// Image ensemble hyperparameters.
+    pub image_config: StdpConfig,
+    /// Audio ensemble hyperparameters.
+    pub audio_config: StdpConfig,
+    /// Cross-modal synapses.
+    pub cross_config: CrossConfig,
+    /// Wall-clock seconds of the three training stages in this run.
+    pub train_seconds: f64,
+    /// Test pairs (FSDD test recordings x pairs per recording).
+    pub test_pairs: usize,
+    /// Clean accuracies.
+    pub clean: NoisePoint,
+    /// Gaussian pixel noise on the image, audio clean.
+    pub image_noise: Vec<NoisePoint>,
+    /// White noise on the audio, image clean.
+    pub audio_noise: Vec<NoisePoint>,
+    /// Mean cross-modal weight, and the share of cross-modal synapses above w_max / 2.
+    pub cross_mean_weight: f64,
+    /// Share of the cross-modal synapses above half of w_max.
+    pub cross_strong_share: f64,
+}
+
+fn checkpoint_path(out: &Path) -> PathBuf {
+    out.join("checkpoint.json")
+}
+
+fn save(mm: &Multimodal, out: &Path) -> Result<()> {
+    let json = serde_json::to_vec(mm).map_err(|e| Error::Checkpoint {
+        path: checkpoint_path(out),
+        message: e.to_string(),
+    })?;
+    write_atomic(&checkpoint_path(out), &json)
+}
+
+fn load(out: &Path) -> Result<Multimodal> {
+    let path = checkpoint_path(out);
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint {
+        path,
+        message: e.to_string(),
+    })
+}
+
+/// Indices of `split` grouped by class.
+fn by_class(labels: &[u8]) -> [Vec<usize>; 10] {
+    let mut out: [Vec<usize>; 10] = Default::default();
+    for (i, &l) in labels.iter().enumerate() {
+        if let Some(v) = out.get_mut(l as usize) {
+            v.push(i);
+        }
+    }
+    out
+}
+
+/// Runs `ember multimodal`.
+pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
+    std::fs::create_dir_all(&opts.out).map_err(io(&opts.out))?;
+    let mnist = Mnist::load(&opts.image_data)?;
+    let extractor = Features::new(opts.audio_features)?;
+    let features = |samples: &[i16]| {
+        let mut image = extractor.image(samples);
+        sparsify(&mut image, opts.audio_keep);
+        image
+    };
+    let recordings = fsdd::recordings(&opts.audio_data)?;
+    let feature_split = |test: bool| -> Split {
+        let mut split = Split {
+            images: Vec::new(),
+            labels: Vec::new(),
+            rows: extractor.config().frames,
+            cols: extractor.config().columns(),
+        };
+        for (rec, samples) in recordings.iter().filter(|(r, _)| r.is_test() == test) {
+            split.images.extend(features(samples));
+            split.labels.push(rec.digit);
+        }
+        split
+    };
+    let audio_train = feature_split(false);
+    let audio_test = feature_split(true);
+    let mut image_train = mnist.train.clone();
+    if let Some(n) = opts.image_train_samples {
+        image_train.truncate(n);
+    }
+    for (what, split, cfg) in [
+        ("images", &image_train, &opts.image),
+        ("audio features", &audio_train, &opts.audio),
+    ] {
+        if split.rows * split.cols != cfg.inputs {
+            return Err(Error::Mismatch {
+                message: format!(
+                    "{what} have {} values, the ensemble {} inputs",
+                    split.rows * split.cols,
+                    cfg.inputs
+                ),
+            });
+        }
+    }
+    if audio_train.is_empty() || audio_test.is_empty() {
+        return Err(Error::Mismatch {
+            message: format!(
+                "{}: need both training (index >= 5) and test (index 0..=4) recordings",
+                opts.audio_data.display()
+            ),
+        });
+    }
+    let mut mm = if opts.resume {
+        load(&opts.out)?
+    } else {
+        Multimodal::new(opts.image.clone(), opts.audio.clone(), opts.cross.clone())
+    };
+    let started = Instant::now();
+
+    // Stage 1: each ensemble on its own modality, then labelled.
+    for mode in [Mode::Image, Mode::Audio] {
+        let (train, epochs, what) = match mode {
+            Mode::Image => (&image_train, opts.image_epochs, "image STDP"),
+            _ => (&audio_train, opts.audio_epochs, "audio STDP"),
+        };
+        let total = epochs * train.len();
+        fn ensemble(mm: &mut Multimodal, mode: Mode) -> &mut Network {
+            match mode {
+                Mode::Image => &mut mm.image,
+                _ => &mut mm.audio,
+            }
+        }
+        let progress = bar(opts.quiet, total, what);
+        progress.set_position(ensemble(&mut mm, mode).seen as u64);
+        while ensemble(&mut mm, mode).seen < total {
+            stdp::train_rest_of_epoch(ensemble(&mut mm, mode), train, total, &progress);
+            save(&mm, &opts.out)?;
+        }
+        progress.finish_and_clear();
+        let labelled = mm.labelled;
+        let net = ensemble(&mut mm, mode);
+        if !labelled && net.cfg.prune_every > 0 {
+            net.prune_and_quantize(net.cfg.sparsity, net.cfg.levels);
+        }
+    }
+    if !mm.labelled {
+        let mut labelling = mnist.train.clone();
+        labelling.truncate(opts.label_samples);
+        stdp::label_neurons(
+            &mut mm.image,
+            &labelling,
+            &bar(opts.quiet, labelling.len(), "label image"),
+        );
+        stdp::label_neurons(
+            &mut mm.audio,
+            &audio_train,
+            &bar(opts.quiet, audio_train.len(), "label audio"),
+        );
+        mm.labelled = true;
+        save(&mm, &opts.out)?;
+    }
+
+    // Stage 2: the cross-modal synapses on pairs of the same digit.
+    let image_classes = by_class(&mnist.train.labels);
+    let audio_classes = by_class(&audio_train.labels);
+    if mm.pairs_seen < opts.pairs {
+        let progress = bar(opts.quiet, opts.pairs, "cross STDP");
+        progress.set_position(mm.pairs_seen as u64);
+        let mut s = PairScratch::new(&mm);
+        while mm.pairs_seen < opts.pairs {
+            let mut rng = Xorshift32::new((mm.pairs_seen as u32).wrapping_mul(0x9E37_79B9) ^ 0xC805);
+            let a = rng.next() as usize % audio_train.len();
+            let digit = audio_train.labels[a] as usize;
+            let pool = &image_classes[digit];
+            if pool.is_empty() || audio_classes[digit].is_empty() {
+                mm.pairs_seen += 1;
+                continue;
+            }
+            let i = pool[rng.next() as usize % pool.len()];
+            let seed = rng.next();
+            mm.present_pair(
+                mnist.train.image(i),
+                audio_train.image(a),
+                seed,
+                false,
+                true,
+                &mut s,
+            );
+            mm.pairs_seen += 1;
+            progress.inc(1);
+            if mm.pairs_seen % 5000 == 0 {
+                save(&mm, &opts.out)?;
+            }
+        }
+        progress.finish_and_clear();
+        save(&mm, &opts.out)?;
+    }
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    // Stage 3: evaluation on test pairs, clean and with noise on one modality.
+    let test_images = by_class(&mnist.test.labels);
+    let tests: Vec<(usize, usize)> = recordings
+        .iter()
+        .enumerate()
+        .filter(|(_, (r, _))| r.is_test())
+        .flat_map(|(a, (r, _))| {
+            let pool = &test_images[r.digit as usize];
+            (0..opts.pairs_per_recording).filter_map(move |k| {
+                (!pool.is_empty()).then(|| (a, pool[(a * 7919 + k * 104_729) % pool.len()]))
+            })
+        })
+        .collect();
+    let mut s = PairScratch::new(&mm);
+    let mut evaluate = |mm: &mut Multimodal,
+                        level: Option<f32>,
+                        noisy: Option<bool>,
+                        what: &str|
+     -> NoisePoint {
+        let progress = bar(opts.quiet, tests.len(), what);
+        let mut right = [0usize; 3];
+        let mut audio_cache: std::collections::HashMap<usize, Vec<u8>> = Default::default();
+        for (n, &(a, i)) in tests.iter().enumerate() {
+            let (rec, samples) = &recordings[a];
+            let seed = 0xA11C_E000 ^ n as u32;
+            let image = match (noisy, level) {
+                (Some(true), Some(sigma)) => noisy_image(mnist.test.image(i), sigma, seed),
+                _ => mnist.test.image(i).to_vec(),
+            };
+            let audio = audio_cache
+                .entry(a)
+                .or_insert_with(|| match (noisy, level) {
+                    (Some(false), Some(snr)) => {
+                        features(&noisy_audio(samples, snr, 0x50DA ^ a as u32))
+                    }
+                    _ => features(samples),
+                })
+                .clone();
+            for (k, mode) in [Mode::Image, Mode::Audio, Mode::Both].into_iter().enumerate() {
+                if mm.classify(mode, &image, &audio, &mut s) == rec.digit {
+                    right[k] += 1;
+                }
+            }
+            progress.inc(1);
+        }
+        progress.finish_and_clear();
+        let acc = |k: usize| right[k] as f64 / tests.len().max(1) as f64;
+        NoisePoint {
+            level,
+            image: acc(0),
+            audio: acc(1),
+            multimodal: acc(2),
+        }
+    };
+    let clean = evaluate(&mut mm, None, None, "eval clean");
+    let image_noise: Vec<NoisePoint> = opts
+        .image_noise
+        .iter()
+        .map(|&sigma| evaluate(&mut mm, Some(sigma), Some(true), &format!("pixel noise {sigma}")))
+        .collect();
+    let audio_noise: Vec<NoisePoint> = opts
+        .audio_snr
+        .iter()
+        .map(|&snr| evaluate(&mut mm, Some(snr), Some(false), &format!("audio {snr} dB")))
+        .collect();
+    let cross: Vec<f32> = mm.to_image.iter().chain(&mm.to_audio).copied().collect();
+    let report = MultimodalReport {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        image_config: mm.image.cfg.clone(),
+        audio_config: mm.audio.cfg.clone(),
+        cross_config: mm.cross.clone(),
+        train_seconds,
+        test_pairs: tests.len(),
+        cross_mean_weight: cross.iter().map(|&w| f64::from(w)).sum::<f64>()
+            / cross.len().max(1) as f64,
+        cross_strong_share: cross.iter().filter(|&&w| w > mm.cross.w_max / 2.0).count() as f64
+            / cross.len().max(1) as f64,
+        clean,
+        image_noise,
+        audio_noise,
+    };
+    plot_robustness(&report, &opts.out)?;
+    let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Mismatch {
+        message: e.to_string(),
+    })?;
+    write_atomic(&opts.out.join("report.json"), &json)?;
+    Ok(report)
+}
+
+/// Accuracy against noise strength, one PNG per noisy modality.
+fn plot_robustness(r: &MultimodalReport, out: &Path) -> Result<()> {
+    for (points, file, title, x_label) in [
+        (
+            &r.image_noise,
+            "robustness-image-noise.png",
+            "Gaussian pixel noise on the image, audio clean",
+            "pixel noise standard deviation (grey levels)",
+        ),
+        (
+            &r.audio_noise,
+            "robustness-audio-noise.png",
+            "White noise on the audio, image clean",
+            "signal-to-noise ratio (dB)",
+        ),
+    ] {
+        if points.is_empty() {
+            continue;
+        }
+        let series = |name: &str, f: fn(&NoisePoint) -> f64| Series {
+            name: name.into(),
+            points: points
+                .iter()
+                .map(|p| (f64::from(p.level.unwrap_or(0.0)), 100.0 * f(p)))
+                .collect(),
+        };
+        let chart = Chart {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: "test accuracy (%)".into(),
+            log_x: false,
+            series: vec![
+                series("image alone", |p| p.image),
+                series("audio alone", |p| p.audio),
+                series("multimodal", |p| p.multimodal),
+            ],
+        };
+        line_chart(&chart, &out.join(file))?;
+    }
+    Ok(())
+}
