@@ -1116,7 +1116,10 @@ fn run(command: Command, progress: bool) -> Result<()> {
             };
             let r = multimodal::run(&opts)?;
             println!();
-            println!("| accuracy on {} test pairs | image alone | audio alone | multimodal |", r.test_pairs);
+            println!(
+                "| accuracy on {} test pairs | image alone | audio alone | multimodal |",
+                r.test_pairs
+            );
             println!("|---|---|---|---|");
             let row = |what: String, p: &multimodal::NoisePoint| {
                 println!(

@@ -282,20 +282,28 @@ pub fn noisy_image(image: &[u8], sigma: f32, seed: u32) -> Vec<u8> {
     let mut g = Gauss(Xorshift32::new(seed));
     image
         .iter()
-        .map(|&p| (f32::from(p) + sigma * g.sample()).round().clamp(0.0, 255.0) as u8)
+        .map(|&p| {
+            (f32::from(p) + sigma * g.sample())
+                .round()
+                .clamp(0.0, 255.0) as u8
+        })
         .collect()
 }
 
 /// `samples` with white Gaussian noise at `snr_db` dB below the recording's mean power,
 /// clamped to 16 bits.
 pub fn noisy_audio(samples: &[i16], snr_db: f32, seed: u32) -> Vec<i16> {
-    let power = samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>()
-        / samples.len().max(1) as f64;
+    let power =
+        samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / samples.len().max(1) as f64;
     let sigma = (power / 10f64.powf(f64::from(snr_db) / 10.0)).sqrt() as f32;
     let mut g = Gauss(Xorshift32::new(seed));
     samples
         .iter()
-        .map(|&s| (f32::from(s) + sigma * g.sample()).round().clamp(-32768.0, 32767.0) as i16)
+        .map(|&s| {
+            (f32::from(s) + sigma * g.sample())
+                .round()
+                .clamp(-32768.0, 32767.0) as i16
+        })
         .collect()
 }
 
@@ -483,7 +491,10 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
         });
     }
     let mut mm = if opts.resume {
-        load(&opts.out)?
+        let mut mm = load(&opts.out)?;
+        // The gain only acts at inference, so a resumed run may change it.
+        mm.cross.gain = opts.cross.gain;
+        mm
     } else {
         Multimodal::new(opts.image.clone(), opts.audio.clone(), opts.cross.clone())
     };
@@ -540,7 +551,8 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
         progress.set_position(mm.pairs_seen as u64);
         let mut s = PairScratch::new(&mm);
         while mm.pairs_seen < opts.pairs {
-            let mut rng = Xorshift32::new((mm.pairs_seen as u32).wrapping_mul(0x9E37_79B9) ^ 0xC805);
+            let mut rng =
+                Xorshift32::new((mm.pairs_seen as u32).wrapping_mul(0x9E37_79B9) ^ 0xC805);
             let a = rng.next() as usize % audio_train.len();
             let digit = audio_train.labels[a] as usize;
             let pool = &image_classes[digit];
@@ -583,51 +595,58 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
         })
         .collect();
     let mut s = PairScratch::new(&mm);
-    let mut evaluate = |mm: &mut Multimodal,
-                        level: Option<f32>,
-                        noisy: Option<bool>,
-                        what: &str|
-     -> NoisePoint {
-        let progress = bar(opts.quiet, tests.len(), what);
-        let mut right = [0usize; 3];
-        let mut audio_cache: std::collections::HashMap<usize, Vec<u8>> = Default::default();
-        for (n, &(a, i)) in tests.iter().enumerate() {
-            let (rec, samples) = &recordings[a];
-            let seed = 0xA11C_E000 ^ n as u32;
-            let image = match (noisy, level) {
-                (Some(true), Some(sigma)) => noisy_image(mnist.test.image(i), sigma, seed),
-                _ => mnist.test.image(i).to_vec(),
-            };
-            let audio = audio_cache
-                .entry(a)
-                .or_insert_with(|| match (noisy, level) {
-                    (Some(false), Some(snr)) => {
-                        features(&noisy_audio(samples, snr, 0x50DA ^ a as u32))
+    let mut evaluate =
+        |mm: &mut Multimodal, level: Option<f32>, noisy: Option<bool>, what: &str| -> NoisePoint {
+            let progress = bar(opts.quiet, tests.len(), what);
+            let mut right = [0usize; 3];
+            let mut audio_cache: std::collections::HashMap<usize, Vec<u8>> = Default::default();
+            for (n, &(a, i)) in tests.iter().enumerate() {
+                let (rec, samples) = &recordings[a];
+                let seed = 0xA11C_E000 ^ n as u32;
+                let image = match (noisy, level) {
+                    (Some(true), Some(sigma)) => noisy_image(mnist.test.image(i), sigma, seed),
+                    _ => mnist.test.image(i).to_vec(),
+                };
+                let audio = audio_cache
+                    .entry(a)
+                    .or_insert_with(|| match (noisy, level) {
+                        (Some(false), Some(snr)) => {
+                            features(&noisy_audio(samples, snr, 0x50DA ^ a as u32))
+                        }
+                        _ => features(samples),
+                    })
+                    .clone();
+                for (k, mode) in [Mode::Image, Mode::Audio, Mode::Both]
+                    .into_iter()
+                    .enumerate()
+                {
+                    if mm.classify(mode, &image, &audio, &mut s) == rec.digit {
+                        right[k] += 1;
                     }
-                    _ => features(samples),
-                })
-                .clone();
-            for (k, mode) in [Mode::Image, Mode::Audio, Mode::Both].into_iter().enumerate() {
-                if mm.classify(mode, &image, &audio, &mut s) == rec.digit {
-                    right[k] += 1;
                 }
+                progress.inc(1);
             }
-            progress.inc(1);
-        }
-        progress.finish_and_clear();
-        let acc = |k: usize| right[k] as f64 / tests.len().max(1) as f64;
-        NoisePoint {
-            level,
-            image: acc(0),
-            audio: acc(1),
-            multimodal: acc(2),
-        }
-    };
+            progress.finish_and_clear();
+            let acc = |k: usize| right[k] as f64 / tests.len().max(1) as f64;
+            NoisePoint {
+                level,
+                image: acc(0),
+                audio: acc(1),
+                multimodal: acc(2),
+            }
+        };
     let clean = evaluate(&mut mm, None, None, "eval clean");
     let image_noise: Vec<NoisePoint> = opts
         .image_noise
         .iter()
-        .map(|&sigma| evaluate(&mut mm, Some(sigma), Some(true), &format!("pixel noise {sigma}")))
+        .map(|&sigma| {
+            evaluate(
+                &mut mm,
+                Some(sigma),
+                Some(true),
+                &format!("pixel noise {sigma}"),
+            )
+        })
         .collect();
     let audio_noise: Vec<NoisePoint> = opts
         .audio_snr
