@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ember_trainer::data::mnist_dir;
+use ember_trainer::multimodal;
 use ember_trainer::pipeline::{self, Options};
 use ember_trainer::recipe::Recipe;
 use ember_trainer::report::{Report, MAC_PJ, SOP_PJ};
@@ -341,7 +342,8 @@ enum Command {
         /// MNIST directory [default: the bundled data/mnist-small].
         #[arg(long)]
         image_data: Option<PathBuf>,
-        /// FSDD directory (its recordings/ folder of WAV files) [default: $EMBER_DATA/fsdd or
+        /// FSDD directory (its recordings/ folder of WAV files) [default: the bundled
+        /// data/fsdd-small, 130 recordings of one speaker; the full set is in
         /// ../shared/data/fsdd].
         #[arg(long)]
         audio_data: Option<PathBuf>,
@@ -380,6 +382,9 @@ enum Command {
         /// Learning rate of the cross-modal synapses.
         #[arg(long, default_value_t = 0.05)]
         cross_eta: f32,
+        /// How the two ensembles' class scores combine into the multimodal prediction.
+        #[arg(long, value_enum, default_value_t = multimodal::Fusion::Product)]
+        fusion: multimodal::Fusion,
         /// Test pairs per FSDD test recording (300 recordings).
         #[arg(long, default_value_t = 10)]
         pairs_per_recording: usize,
@@ -1045,6 +1050,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
             audio_threshold,
             cross_gain,
             cross_eta,
+            fusion,
             pairs_per_recording,
             audio_keep,
             audio_features,
@@ -1056,7 +1062,6 @@ fn run(command: Command, progress: bool) -> Result<()> {
             out,
             resume,
         } => {
-            use ember_trainer::multimodal;
             use ember_trainer::stdp::StdpConfig;
             let image = StdpConfig {
                 neurons: image_neurons,
@@ -1086,9 +1091,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
             };
             let audio_data = match audio_data {
                 Some(d) => d,
-                None => ember_trainer::data::shared_data("fsdd").ok_or_else(|| Error::Mismatch {
-                    message: "no FSDD data: pass --audio-data DIR, set EMBER_DATA, or put it in ../shared/data/fsdd".into(),
-                })?,
+                None => ember_trainer::data::bundled_fsdd()?,
             };
             let opts = multimodal::MultimodalOptions {
                 image_data: mnist_dir(image_data.as_deref())?,
@@ -1099,6 +1102,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 cross: multimodal::CrossConfig {
                     gain: cross_gain,
                     eta: cross_eta,
+                    fusion,
                     ..Default::default()
                 },
                 image_epochs,

@@ -52,6 +52,20 @@ pub struct CrossConfig {
     /// Current a spike sends through a synapse of weight 1, in the target ensemble's weight
     /// units (its base threshold is `threshold`).
     pub gain: f32,
+    /// How the two ensembles' class scores combine.
+    #[serde(default)]
+    pub fusion: Fusion,
+}
+
+/// How the class scores of the two ensembles combine into the multimodal prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Fusion {
+    /// Arg max of the two normalised vote distributions added.
+    Sum,
+    /// Arg max of their product (log-probabilities added, each floored at 1e-3): evidence
+    /// that both modalities agree on counts more than one confident modality.
+    #[default]
+    Product,
 }
 
 impl Default for CrossConfig {
@@ -63,6 +77,7 @@ impl Default for CrossConfig {
             w_max: 1.0,
             trace_decay: 0.8,
             gain: 10.0,
+            fusion: Fusion::default(),
         }
     }
 }
@@ -139,6 +154,18 @@ fn distribution(net: &Network, counts: &[u32]) -> [f64; 10] {
         score.iter_mut().for_each(|s| *s /= total);
     }
     score
+}
+
+/// The multimodal class scores of two vote distributions.
+fn fuse(fusion: Fusion, a: &[f64; 10], b: &[f64; 10]) -> [f64; 10] {
+    let mut out = [0f64; 10];
+    for c in 0..10 {
+        out[c] = match fusion {
+            Fusion::Sum => a[c] + b[c],
+            Fusion::Product => (a[c] + 1e-3).ln() + (b[c] + 1e-3).ln(),
+        };
+    }
+    out
 }
 
 fn arg_max(score: &[f64; 10]) -> u8 {
@@ -256,11 +283,7 @@ impl Multimodal {
                 self.present_pair(image, audio, EVAL_SEED, true, false, s);
                 let a = distribution(&self.image, &s.image.counts);
                 let b = distribution(&self.audio, &s.audio.counts);
-                let mut sum = [0f64; 10];
-                for c in 0..10 {
-                    sum[c] = a[c] + b[c];
-                }
-                arg_max(&sum)
+                arg_max(&fuse(self.cross.fusion, &a, &b))
             }
         }
     }
@@ -492,8 +515,9 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
     }
     let mut mm = if opts.resume {
         let mut mm = load(&opts.out)?;
-        // The gain only acts at inference, so a resumed run may change it.
+        // Gain and fusion only act at inference, so a resumed run may change them.
         mm.cross.gain = opts.cross.gain;
+        mm.cross.fusion = opts.cross.fusion;
         mm
     } else {
         Multimodal::new(opts.image.clone(), opts.audio.clone(), opts.cross.clone())
@@ -717,4 +741,174 @@ fn plot_robustness(r: &MultimodalReport, out: &Path) -> Result<()> {
         line_chart(&chart, &out.join(file))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(inputs: usize, seed: u64) -> StdpConfig {
+        StdpConfig {
+            neurons: 12,
+            inputs,
+            timesteps: 24,
+            threshold: 20.0,
+            norm: 78.0 * inputs as f32 / 784.0,
+            seed,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sparsify_keeps_the_loudest_share_stretched() {
+        let mut image: Vec<u8> = (0..100).map(|v| (v * 255 / 99) as u8).collect();
+        sparsify(&mut image, 0.2);
+        let kept = image.iter().filter(|&&p| p > 0).count();
+        assert!((19..=21).contains(&kept), "{kept} kept");
+        assert_eq!(image[99], 255);
+        assert!(image[..80].iter().all(|&p| p == 0));
+        // Order is kept among the survivors.
+        assert!(image[80..].windows(2).all(|w| w[0] <= w[1]));
+        let mut same: Vec<u8> = (0..100).map(|v| v as u8).collect();
+        sparsify(&mut same, 1.0);
+        assert_eq!(same, (0..100).map(|v| v as u8).collect::<Vec<_>>());
+        sparsify(&mut [], 0.5);
+    }
+
+    #[test]
+    fn image_noise_has_the_asked_strength() {
+        let clean = vec![128u8; 20_000];
+        assert_eq!(noisy_image(&clean, 0.0, 7), clean);
+        let noisy = noisy_image(&clean, 20.0, 7);
+        assert_eq!(noisy, noisy_image(&clean, 20.0, 7), "seeded");
+        assert_ne!(noisy, noisy_image(&clean, 20.0, 8));
+        let var = noisy
+            .iter()
+            .map(|&p| (f64::from(p) - 128.0).powi(2))
+            .sum::<f64>()
+            / clean.len() as f64;
+        assert!((var.sqrt() - 20.0).abs() < 0.5, "sigma {}", var.sqrt());
+    }
+
+    #[test]
+    fn audio_noise_has_the_asked_snr() {
+        let clean: Vec<i16> = (0..40_000)
+            .map(|n| (3000.0 * (n as f32 * 0.05).sin()) as i16)
+            .collect();
+        for snr in [20.0f32, 0.0, -5.0] {
+            let noisy = noisy_audio(&clean, snr, 3);
+            let signal: f64 = clean.iter().map(|&s| f64::from(s).powi(2)).sum();
+            let noise: f64 = clean
+                .iter()
+                .zip(&noisy)
+                .map(|(&a, &b)| (f64::from(b) - f64::from(a)).powi(2))
+                .sum();
+            let measured = 10.0 * (signal / noise).log10();
+            assert!(
+                (measured - f64::from(snr)).abs() < 0.2,
+                "{snr} dB -> {measured}"
+            );
+        }
+        assert!(noisy_audio(&[], 10.0, 1).is_empty());
+    }
+
+    #[test]
+    fn fusion_rules() {
+        let mut a = [0.0; 10];
+        let mut b = [0.0; 10];
+        // Image sure of 3, audio split between 3 and 5: both rules say 3.
+        a[3] = 0.9;
+        a[5] = 0.1;
+        b[3] = 0.45;
+        b[5] = 0.55;
+        assert_eq!(arg_max(&fuse(Fusion::Sum, &a, &b)), 3);
+        assert_eq!(arg_max(&fuse(Fusion::Product, &a, &b)), 3);
+        // Image 0.6 for 1 and 0.4 for 2; audio 0.0 for 1 and 0.5 for 2: the sum picks 1,
+        // the product the class both find plausible.
+        let (mut a, mut b) = ([0.0; 10], [0.0; 10]);
+        a[1] = 0.6;
+        a[2] = 0.4;
+        b[2] = 0.5;
+        b[7] = 0.5;
+        assert_eq!(arg_max(&fuse(Fusion::Sum, &a, &b)), 2);
+        assert_eq!(arg_max(&fuse(Fusion::Product, &a, &b)), 2);
+        a[1] = 0.9;
+        a[2] = 0.1;
+        assert_eq!(arg_max(&fuse(Fusion::Sum, &a, &b)), 1);
+        assert_eq!(arg_max(&fuse(Fusion::Product, &a, &b)), 2);
+        // A silent ensemble leaves the other's decision alone.
+        let silent = [0.0; 10];
+        assert_eq!(arg_max(&fuse(Fusion::Product, &a, &silent)), 1);
+        assert_eq!(arg_max(&fuse(Fusion::Sum, &silent, &b)), 2);
+    }
+
+    /// A bright image and a bright "spectrogram": both ensembles fire.
+    fn inputs() -> (Vec<u8>, Vec<u8>) {
+        let image = (0..784).map(|i| if i % 3 == 0 { 255 } else { 0 }).collect();
+        let audio = (0..256).map(|i| if i % 4 == 1 { 255 } else { 0 }).collect();
+        (image, audio)
+    }
+
+    #[test]
+    fn cross_synapses_learn_only_when_asked_and_stay_excitatory() {
+        let mut mm = Multimodal::new(small(784, 1), small(256, 2), CrossConfig::default());
+        let (image, audio) = inputs();
+        let mut s = PairScratch::new(&mm);
+        mm.present_pair(&image, &audio, 5, true, false, &mut s);
+        assert!(
+            s.image.counts.iter().sum::<u32>() > 0,
+            "image ensemble silent"
+        );
+        assert!(
+            s.audio.counts.iter().sum::<u32>() > 0,
+            "audio ensemble silent"
+        );
+        assert!(mm.to_image.iter().chain(&mm.to_audio).all(|&w| w == 0.0));
+        let (image_w, audio_w) = (mm.image.w.clone(), mm.audio.w.clone());
+        for seed in 0..20 {
+            mm.present_pair(&image, &audio, seed, false, true, &mut s);
+        }
+        assert_eq!(mm.image.w, image_w, "the ensembles stay frozen");
+        assert_eq!(mm.audio.w, audio_w);
+        let cross: Vec<f32> = mm.to_image.iter().chain(&mm.to_audio).copied().collect();
+        assert!(cross.iter().all(|&w| (0.0..=1.0).contains(&w)));
+        assert!(
+            cross.iter().any(|&w| w > 0.1),
+            "co-active neurons got linked"
+        );
+        // The synapses between the neurons that fired most are the strongest.
+        let top = |c: &[u32]| (0..c.len()).max_by_key(|&j| c[j]).unwrap();
+        mm.present_pair(&image, &audio, 0, false, false, &mut s);
+        let (j, k) = (top(&s.image.counts), top(&s.audio.counts));
+        let na = mm.audio.cfg.neurons;
+        let row = &mm.to_image[j * na..(j + 1) * na];
+        let mean = row.iter().sum::<f32>() / na as f32;
+        assert!(
+            row[k] >= mean,
+            "w[{j}][{k}] = {} below the row mean {mean}",
+            row[k]
+        );
+    }
+
+    #[test]
+    fn cross_current_only_adds_spikes_to_a_silent_ensemble() {
+        let mut mm = Multimodal::new(small(784, 1), small(256, 2), CrossConfig::default());
+        let (image, audio) = inputs();
+        mm.to_audio.fill(1.0);
+        mm.cross.gain = 40.0;
+        let mut s = PairScratch::new(&mm);
+        let silence = vec![0u8; 256];
+        mm.present_pair(&image, &silence, 1, false, false, &mut s);
+        assert_eq!(
+            s.audio.counts.iter().sum::<u32>(),
+            0,
+            "no input, no cross current"
+        );
+        mm.present_pair(&image, &silence, 1, true, false, &mut s);
+        assert!(
+            s.audio.counts.iter().sum::<u32>() > 0,
+            "the image drives the audio ensemble through the cross synapses"
+        );
+        let _ = audio;
+    }
 }

@@ -16,13 +16,25 @@ use std::path::{Path, PathBuf};
 /// Folder of the bundled MNIST subset, relative to the repository root.
 pub const BUNDLED_MNIST: &str = "data/mnist-small";
 
+/// Folder of the bundled FSDD subset (one speaker), relative to the repository root.
+pub const BUNDLED_FSDD: &str = "data/fsdd-small";
+
 /// The bundled MNIST subset: `data/mnist-small` under the repository this binary was built
 /// from, else under the current directory. `Err` lists the places searched.
 pub fn bundled_mnist() -> Result<PathBuf, crate::Error> {
+    bundled(BUNDLED_MNIST)
+}
+
+/// The bundled FSDD subset (130 recordings of one speaker), found like [`bundled_mnist`].
+pub fn bundled_fsdd() -> Result<PathBuf, crate::Error> {
+    bundled(BUNDLED_FSDD)
+}
+
+fn bundled(folder: &str) -> Result<PathBuf, crate::Error> {
     let built = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
-        .join(BUNDLED_MNIST);
-    let here = Path::new(BUNDLED_MNIST).to_path_buf();
+        .join(folder);
+    let here = Path::new(folder).to_path_buf();
     for dir in [&built, &here] {
         if dir.is_dir() {
             return Ok(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()));
