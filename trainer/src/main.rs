@@ -382,9 +382,21 @@ enum Command {
         /// Learning rate of the cross-modal synapses.
         #[arg(long, default_value_t = 0.05)]
         cross_eta: f32,
+        /// Target presynaptic trace of the cross-modal rule: synapses from neurons whose trace
+        /// is lower at a post spike are depressed.
+        #[arg(long, default_value_t = multimodal::CrossConfig::default().x_tar)]
+        cross_x_tar: f32,
+        /// Per-step decay of the cross-modal rule's spike traces (closer to 1: neurons that
+        /// fired earlier in the presentation still count as co-active).
+        #[arg(long, default_value_t = multimodal::CrossConfig::default().trace_decay)]
+        cross_trace_decay: f32,
         /// How the two ensembles' class scores combine into the multimodal prediction.
         #[arg(long, value_enum, default_value_t = multimodal::Fusion::Product)]
         fusion: multimodal::Fusion,
+        /// Floor added to each class score before the product fusion takes logarithms
+        /// (larger: closer to the sum).
+        #[arg(long, default_value_t = multimodal::CrossConfig::default().fusion_floor)]
+        fusion_floor: f32,
         /// Test pairs per FSDD test recording (300 recordings).
         #[arg(long, default_value_t = 10)]
         pairs_per_recording: usize,
@@ -1050,7 +1062,10 @@ fn run(command: Command, progress: bool) -> Result<()> {
             audio_threshold,
             cross_gain,
             cross_eta,
+            cross_x_tar,
+            cross_trace_decay,
             fusion,
+            fusion_floor,
             pairs_per_recording,
             audio_keep,
             audio_features,
@@ -1102,7 +1117,10 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 cross: multimodal::CrossConfig {
                     gain: cross_gain,
                     eta: cross_eta,
+                    x_tar: cross_x_tar,
+                    trace_decay: cross_trace_decay,
                     fusion,
+                    fusion_floor,
                     ..Default::default()
                 },
                 image_epochs,

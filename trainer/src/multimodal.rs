@@ -55,6 +55,15 @@ pub struct CrossConfig {
     /// How the two ensembles' class scores combine.
     #[serde(default)]
     pub fusion: Fusion,
+    /// Floor added to each class score before [`Fusion::Product`] takes logarithms: the
+    /// larger, the closer the product comes to the sum (a confident wrong modality vetoes
+    /// the other less).
+    #[serde(default = "default_floor")]
+    pub fusion_floor: f32,
+}
+
+fn default_floor() -> f32 {
+    0.05
 }
 
 /// How the class scores of the two ensembles combine into the multimodal prediction.
@@ -62,8 +71,8 @@ pub struct CrossConfig {
 pub enum Fusion {
     /// Arg max of the two normalised vote distributions added.
     Sum,
-    /// Arg max of their product (log-probabilities added, each floored at 1e-3): evidence
-    /// that both modalities agree on counts more than one confident modality.
+    /// Arg max of their product (logarithms added, each score plus a floor): a class that
+    /// both modalities find plausible beats one that only one modality is sure of.
     #[default]
     Product,
 }
@@ -78,6 +87,7 @@ impl Default for CrossConfig {
             trace_decay: 0.8,
             gain: 10.0,
             fusion: Fusion::default(),
+            fusion_floor: default_floor(),
         }
     }
 }
@@ -157,12 +167,13 @@ fn distribution(net: &Network, counts: &[u32]) -> [f64; 10] {
 }
 
 /// The multimodal class scores of two vote distributions.
-fn fuse(fusion: Fusion, a: &[f64; 10], b: &[f64; 10]) -> [f64; 10] {
+fn fuse(fusion: Fusion, floor: f32, a: &[f64; 10], b: &[f64; 10]) -> [f64; 10] {
+    let floor = f64::from(floor);
     let mut out = [0f64; 10];
     for c in 0..10 {
         out[c] = match fusion {
             Fusion::Sum => a[c] + b[c],
-            Fusion::Product => (a[c] + 1e-3).ln() + (b[c] + 1e-3).ln(),
+            Fusion::Product => (a[c] + floor).ln() + (b[c] + floor).ln(),
         };
     }
     out
@@ -283,7 +294,7 @@ impl Multimodal {
                 self.present_pair(image, audio, EVAL_SEED, true, false, s);
                 let a = distribution(&self.image, &s.image.counts);
                 let b = distribution(&self.audio, &s.audio.counts);
-                arg_max(&fuse(self.cross.fusion, &a, &b))
+                arg_max(&fuse(self.cross.fusion, self.cross.fusion_floor, &a, &b))
             }
         }
     }
@@ -518,6 +529,7 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
         // Gain and fusion only act at inference, so a resumed run may change them.
         mm.cross.gain = opts.cross.gain;
         mm.cross.fusion = opts.cross.fusion;
+        mm.cross.fusion_floor = opts.cross.fusion_floor;
         mm
     } else {
         Multimodal::new(opts.image.clone(), opts.audio.clone(), opts.cross.clone())
@@ -821,8 +833,8 @@ mod tests {
         a[5] = 0.1;
         b[3] = 0.45;
         b[5] = 0.55;
-        assert_eq!(arg_max(&fuse(Fusion::Sum, &a, &b)), 3);
-        assert_eq!(arg_max(&fuse(Fusion::Product, &a, &b)), 3);
+        assert_eq!(arg_max(&fuse(Fusion::Sum, 1e-3, &a, &b)), 3);
+        assert_eq!(arg_max(&fuse(Fusion::Product, 1e-3, &a, &b)), 3);
         // Image 0.6 for 1 and 0.4 for 2; audio 0.0 for 1 and 0.5 for 2: the sum picks 1,
         // the product the class both find plausible.
         let (mut a, mut b) = ([0.0; 10], [0.0; 10]);
@@ -830,16 +842,16 @@ mod tests {
         a[2] = 0.4;
         b[2] = 0.5;
         b[7] = 0.5;
-        assert_eq!(arg_max(&fuse(Fusion::Sum, &a, &b)), 2);
-        assert_eq!(arg_max(&fuse(Fusion::Product, &a, &b)), 2);
+        assert_eq!(arg_max(&fuse(Fusion::Sum, 1e-3, &a, &b)), 2);
+        assert_eq!(arg_max(&fuse(Fusion::Product, 1e-3, &a, &b)), 2);
         a[1] = 0.9;
         a[2] = 0.1;
-        assert_eq!(arg_max(&fuse(Fusion::Sum, &a, &b)), 1);
-        assert_eq!(arg_max(&fuse(Fusion::Product, &a, &b)), 2);
+        assert_eq!(arg_max(&fuse(Fusion::Sum, 1e-3, &a, &b)), 1);
+        assert_eq!(arg_max(&fuse(Fusion::Product, 1e-3, &a, &b)), 2);
         // A silent ensemble leaves the other's decision alone.
         let silent = [0.0; 10];
-        assert_eq!(arg_max(&fuse(Fusion::Product, &a, &silent)), 1);
-        assert_eq!(arg_max(&fuse(Fusion::Sum, &silent, &b)), 2);
+        assert_eq!(arg_max(&fuse(Fusion::Product, 1e-3, &a, &silent)), 1);
+        assert_eq!(arg_max(&fuse(Fusion::Sum, 1e-3, &silent, &b)), 2);
     }
 
     /// A bright image and a bright "spectrogram": both ensembles fire.
