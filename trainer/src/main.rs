@@ -360,7 +360,7 @@ enum Command {
         #[arg(long)]
         image_train_samples: Option<usize>,
         /// STDP passes over the 2,700 FSDD training recordings.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 20)]
         audio_epochs: usize,
         /// Paired presentations (image and recording of the same digit) that train the
         /// cross-modal synapses.
@@ -376,11 +376,13 @@ enum Command {
         #[arg(long, default_value_t = 40.0)]
         audio_threshold: f32,
         /// Current a spike sends through a cross-modal synapse of weight 1 (weight units of
-        /// the target ensemble, whose base threshold is 40).
-        #[arg(long, default_value_t = 10.0)]
+        /// the target ensemble, whose base threshold is 40) at inference. 0: the synapses
+        /// learn but the ensembles classify independently and only their votes are fused,
+        /// which measured best (docs/results.md).
+        #[arg(long, default_value_t = multimodal::CrossConfig::default().gain)]
         cross_gain: f32,
         /// Learning rate of the cross-modal synapses.
-        #[arg(long, default_value_t = 0.05)]
+        #[arg(long, default_value_t = multimodal::CrossConfig::default().eta)]
         cross_eta: f32,
         /// Target presynaptic trace of the cross-modal rule: synapses from neurons whose trace
         /// is lower at a post spike are depressed.

@@ -63,7 +63,7 @@ pub struct CrossConfig {
 }
 
 fn default_floor() -> f32 {
-    0.05
+    0.3
 }
 
 /// How the class scores of the two ensembles combine into the multimodal prediction.
@@ -80,12 +80,12 @@ pub enum Fusion {
 impl Default for CrossConfig {
     fn default() -> Self {
         CrossConfig {
-            eta: 0.05,
-            x_tar: 0.2,
+            eta: 0.5,
+            x_tar: 0.02,
             mu: 0.2,
             w_max: 1.0,
-            trace_decay: 0.8,
-            gain: 10.0,
+            trace_decay: 0.95,
+            gain: 0.0,
             fusion: Fusion::default(),
             fusion_floor: default_floor(),
         }
@@ -552,6 +552,9 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
         let progress = bar(opts.quiet, total, what);
         progress.set_position(ensemble(&mut mm, mode).seen as u64);
         while ensemble(&mut mm, mode).seen < total {
+            // A resumed run asked for more training than the checkpoint saw: the neurons
+            // change, so their labels are made again.
+            mm.labelled = false;
             stdp::train_rest_of_epoch(ensemble(&mut mm, mode), train, total, &progress);
             save(&mm, &opts.out)?;
         }
