@@ -440,25 +440,12 @@ pub struct MultimodalReport {
     pub cross_strong_share: f64,
 }
 
-fn checkpoint_path(out: &Path) -> PathBuf {
-    out.join("checkpoint.json")
-}
-
 fn save(mm: &Multimodal, out: &Path) -> Result<()> {
-    let json = serde_json::to_vec(mm).map_err(|e| Error::Checkpoint {
-        path: checkpoint_path(out),
-        message: e.to_string(),
-    })?;
-    write_atomic(&checkpoint_path(out), &json)
+    stdp::save_checkpoint(mm, out)
 }
 
 fn load(out: &Path) -> Result<Multimodal> {
-    let path = checkpoint_path(out);
-    let bytes = std::fs::read(&path).map_err(io(&path))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint {
-        path,
-        message: e.to_string(),
-    })
+    stdp::load_checkpoint(out)
 }
 
 /// Indices of `split` grouped by class.

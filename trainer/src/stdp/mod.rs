@@ -34,4 +34,4 @@ pub use train::{
 };
 
 pub(crate) use network::{power_law, Scratch};
-pub(crate) use run::bar;
+pub(crate) use run::{bar, load as load_checkpoint, save as save_checkpoint};

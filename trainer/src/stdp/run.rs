@@ -83,15 +83,17 @@ fn checkpoint_path(out: &Path) -> PathBuf {
     out.join("checkpoint.json")
 }
 
-fn save(net: &Network, out: &Path) -> Result<()> {
-    let json = serde_json::to_vec(net).map_err(|e| Error::Checkpoint {
+/// Writes `value` atomically as `out/checkpoint.json` (also used by `ember multimodal`).
+pub(crate) fn save<T: serde::Serialize>(value: &T, out: &Path) -> Result<()> {
+    let json = serde_json::to_vec(value).map_err(|e| Error::Checkpoint {
         path: checkpoint_path(out),
         message: e.to_string(),
     })?;
     write_atomic(&checkpoint_path(out), &json)
 }
 
-fn load(out: &Path) -> Result<Network> {
+/// Reads `out/checkpoint.json`; a typed error names the file and the problem.
+pub(crate) fn load<T: serde::de::DeserializeOwned>(out: &Path) -> Result<T> {
     let path = checkpoint_path(out);
     let bytes = std::fs::read(&path).map_err(io(&path))?;
     serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint {
