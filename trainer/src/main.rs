@@ -406,13 +406,13 @@ enum Command {
         /// rest is silenced, so that few inputs spike, as in an MNIST digit.
         #[arg(long, default_value_t = 0.2)]
         audio_keep: f32,
-        /// Audio features: log power of mel filters or of equal-width bands.
+        /// Audio features: log power of mel filters or of equal-width bands, or MFCCs.
         #[arg(long, value_enum, default_value_t = AudioFeatures::Mel)]
         audio_features: AudioFeatures,
         /// Time frames of an audio feature image (rows).
         #[arg(long, default_value_t = 32)]
         audio_frames: usize,
-        /// Frequency bands or mel filters of an audio feature image (columns).
+        /// Frequency bands, mel filters or MFCC coefficients of an audio feature image (columns).
         #[arg(long, default_value_t = 32)]
         audio_bands: usize,
         /// Pixel noise levels (standard deviation in grey levels) of the image-noise sweep.
@@ -512,6 +512,9 @@ enum AudioFeatures {
     Mel,
     /// Log power of equal-width frequency bands.
     Linear,
+    /// Mel-frequency cepstral coefficients (--audio-bands of them, from at least 40 mel
+    /// filters), each scaled to 0..255 on its own.
+    Mfcc,
 }
 
 fn main() -> ExitCode {
@@ -1095,6 +1098,10 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 kind: match audio_features {
                     AudioFeatures::Mel => Kind::LogMel { mels: audio_bands },
                     AudioFeatures::Linear => Kind::LogSpectrogram { bands: audio_bands },
+                    AudioFeatures::Mfcc => Kind::Mfcc {
+                        mels: 40.max(audio_bands),
+                        coefficients: audio_bands,
+                    },
                 },
             };
             let inputs = features.frames * features.columns();
