@@ -404,16 +404,16 @@ enum Command {
         pairs_per_recording: usize,
         /// Share of each spectrogram's values kept (the loudest, stretched to 0..255); the
         /// rest is silenced, so that few inputs spike, as in an MNIST digit.
-        #[arg(long, default_value_t = 0.2)]
+        #[arg(long, default_value_t = 0.5)]
         audio_keep: f32,
         /// Audio features: log power of mel filters or of equal-width bands, or MFCCs.
-        #[arg(long, value_enum, default_value_t = AudioFeatures::Mel)]
+        #[arg(long, value_enum, default_value_t = AudioFeatures::Mfcc)]
         audio_features: AudioFeatures,
         /// Time frames of an audio feature image (rows).
         #[arg(long, default_value_t = 32)]
         audio_frames: usize,
         /// Frequency bands, mel filters or MFCC coefficients of an audio feature image (columns).
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = 20)]
         audio_bands: usize,
         /// Pixel noise levels (standard deviation in grey levels) of the image-noise sweep.
         #[arg(long, value_delimiter = ',', default_values_t = [0.0, 32.0, 64.0, 96.0, 128.0, 192.0])]
