@@ -3,8 +3,8 @@
 //!
 //! Each ensemble is the network of [`crate::stdp`] (rate-coded input, LIF neurons with
 //! adaptive thresholds and lateral inhibition, power-law STDP, pruning and quantization on the
-//! same schedule): the image one learns from MNIST images, the audio one from the
-//! log-spectrogram images of [`crate::data::fsdd`]. Training has three stages:
+//! same schedule): the image one learns from MNIST images, the audio one from the feature
+//! images (MFCC, log-mel or log-spectrogram) of [`crate::data::fsdd`]. Training has three stages:
 //!
 //! 1. each ensemble learns on its own modality, unsupervised, and its neurons are labelled
 //!    from their responses (soft votes, as in `ember stdp`);
@@ -16,9 +16,10 @@
 //!    neuron's spikes. They only ever add current; neither ensemble's own lateral inhibition
 //!    reaches the other.
 //! 3. inference presents both inputs; the spikes of each ensemble at step t drive the other at
-//!    step t+1 through the cross-modal synapses (times `gain`), and the class is the arg max of
-//!    the two ensembles' vote distributions added (each normalised to sum 1, so that neither
-//!    dominates by firing more).
+//!    step t+1 through the cross-modal synapses (times `gain`; 0 by default, because the
+//!    coupling made the two votes less independent and cost accuracy, docs/results.md), and
+//!    the class is the arg max of the product (or sum, [`Fusion`]) of the two ensembles' vote
+//!    distributions, each normalised to sum 1 so that neither dominates by firing more.
 //!
 //! Robustness is measured by adding noise to one modality while the other stays clean:
 //! Gaussian noise on the pixels (standard deviation in grey levels), white noise on the
