@@ -2,7 +2,7 @@
 
 use crate::fast::{self, out_index};
 use crate::format::{
-    ConvGeometry, Encoding, Layer, Neuron, Pool, SynapseRef, Weights, Width, MAX_LAYERS,
+    ConvGeometry, Encoding, FusionRule, Layer, Neuron, Pool, SynapseRef, Weights, Width, MAX_LAYERS,
 };
 use crate::lif::{self, Membrane};
 use crate::model::{fuses_pool, Dims, Model, Plan, Region};
@@ -160,12 +160,21 @@ impl<'m, 'a> Engine<'m, 'a> {
             return Err(Error::BadTopology);
         };
         let readout: &[i32] = bytemuck::cast_slice(&self.arena[last.score.off..last.score.end()]);
-        let mut class = 0;
-        for (c, &v) in readout.iter().enumerate() {
-            if v > readout[class] {
-                class = c;
+        let class = match model.desc.layers.last().and_then(|l| l.synapse()) {
+            Some(SynapseRef {
+                neuron: Neuron::Fused(f),
+                ..
+            }) => fused_class(readout, f.classes as usize, f.rule),
+            _ => {
+                let mut class = 0;
+                for (c, &v) in readout.iter().enumerate() {
+                    if v > readout[class] {
+                        class = c;
+                    }
+                }
+                class
             }
-        }
+        };
         Ok(Outcome {
             class: class as u16,
             readout,
@@ -387,13 +396,73 @@ impl Synapse<'_, '_> {
                 let inhibited = lif::inhibit(mem, act, spikes, n.inhibition);
                 return (spikes, sops + inhibited, macs);
             }
-            Neuron::Readout(_) => {
+            Neuron::GroupLateral(n) => {
+                let spikes = lif::fire(mem, act, channels, &n.lif.threshold, n.lif.reset);
+                let mut inhibited = 0;
+                if spikes > 0 {
+                    let g = (n.group as usize).max(1);
+                    for (m, a) in mem.chunks_mut(g).zip(act.chunks(g)) {
+                        let k = a.iter().filter(|&&s| s != 0).count() as u32;
+                        inhibited += lif::inhibit(m, a, k, n.inhibition);
+                    }
+                }
+                return (spikes, sops + inhibited, macs);
+            }
+            Neuron::Readout(_) | Neuron::Fused(_) => {
                 lif::accumulate(mem, bytemuck::cast_slice_mut(score));
                 0
             }
         };
         (spikes, sops, macs)
     }
+}
+
+/// The class of a [`Fused`](crate::format::Fused) readout (see its docs): `scores` holds
+/// groups x `classes` values, group-major. Exact integer arithmetic, saturating (u128 holds
+/// the product of two groups' factors without saturating).
+fn fused_class(scores: &[i32], classes: usize, rule: FusionRule) -> usize {
+    let classes = classes.max(1);
+    let total = |g: &[i32]| g.iter().map(|&v| v.max(0) as u64).sum::<u64>();
+    let score = |c: usize| -> u128 {
+        let groups = scores.chunks_exact(classes);
+        match rule {
+            FusionRule::Product { floor } => groups.fold(1u128, |acc, g| {
+                let sum = total(g);
+                let factor = match sum {
+                    0 => 1,
+                    _ => (g[c].max(0) as u64)
+                        .saturating_mul(1000)
+                        .saturating_add(sum.saturating_mul(floor as u64)),
+                };
+                acc.saturating_mul(factor as u128)
+            }),
+            // Sum over g of s_gc / S_g, times the product of the non-zero S_g.
+            FusionRule::Sum => {
+                let sums = || scores.chunks_exact(classes).map(total);
+                let mut out = 0u128;
+                for (g, group) in groups.enumerate() {
+                    if total(group) == 0 {
+                        continue;
+                    }
+                    let others = sums()
+                        .enumerate()
+                        .filter(|&(h, s)| h != g && s > 0)
+                        .fold(1u128, |acc, (_, s)| acc.saturating_mul(s as u128));
+                    let mine = group[c].max(0) as u128;
+                    out = out.saturating_add(mine.saturating_mul(others));
+                }
+                out
+            }
+        }
+    };
+    let mut best = (0, score(0));
+    for c in 1..classes {
+        let v = score(c);
+        if v > best.1 {
+            best = (c, v);
+        }
+    }
+    best.0
 }
 
 /// Event-driven input of one synaptic layer, saturating every addition: every non-zero

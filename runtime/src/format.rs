@@ -273,24 +273,34 @@ pub enum Neuron<'a> {
     /// Leaky integrate-and-fire with lateral inhibition (winner-take-all competition, as in
     /// unsupervised STDP networks): emits spikes like [`Neuron::Lif`].
     Lateral(#[serde(borrow)] Lateral<'a>),
+    /// Lateral inhibition within groups of neurons only (the ensembles of a multimodal
+    /// network, each competing inside itself): emits spikes like [`Neuron::Lif`].
+    GroupLateral(#[serde(borrow)] GroupLateral<'a>),
+    /// A readout whose class scores come in groups (one per ensemble of a multimodal
+    /// network) that are fused into one prediction. Only the last layer has one.
+    Fused(#[serde(borrow)] Fused<'a>),
 }
 
 impl<'a> Neuron<'a> {
     /// The LIF parameters of a spiking neuron; `None` for a readout.
     pub fn lif(&self) -> Option<&Lif<'a>> {
         match self {
-            Neuron::Lif(l) | Neuron::Lateral(Lateral { lif: l, .. }) => Some(l),
-            Neuron::Readout(_) => None,
+            Neuron::Lif(l)
+            | Neuron::Lateral(Lateral { lif: l, .. })
+            | Neuron::GroupLateral(GroupLateral { lif: l, .. }) => Some(l),
+            Neuron::Readout(_) | Neuron::Fused(_) => None,
         }
     }
 
     /// Leak, bias and membrane width, common to every kind.
     pub(crate) fn common(&self) -> (Leak, &Channelwise<'a>, Width) {
         match self {
-            Neuron::Readout(r) => (r.leak, &r.bias, r.membrane),
-            Neuron::Lif(l) | Neuron::Lateral(Lateral { lif: l, .. }) => {
-                (l.leak, &l.bias, l.membrane)
+            Neuron::Readout(r) | Neuron::Fused(Fused { readout: r, .. }) => {
+                (r.leak, &r.bias, r.membrane)
             }
+            Neuron::Lif(l)
+            | Neuron::Lateral(Lateral { lif: l, .. })
+            | Neuron::GroupLateral(GroupLateral { lif: l, .. }) => (l.leak, &l.bias, l.membrane),
         }
     }
 }
@@ -305,6 +315,54 @@ pub struct Lateral<'a> {
     pub lif: Lif<'a>,
     /// Membrane drop per spike of another neuron, in weight units, at least 0.
     pub inhibition: i32,
+}
+
+/// [`Lateral`] inhibition inside consecutive groups of `group` neurons (in the layer's
+/// channels-last output order): a spike lowers the membranes of the other neurons of its own
+/// group only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupLateral<'a> {
+    /// The neurons' own parameters.
+    #[serde(borrow)]
+    pub lif: Lif<'a>,
+    /// Membrane drop per spike of another neuron of the group, in weight units, at least 0.
+    pub inhibition: i32,
+    /// Neurons per group, at least 1, dividing the layer's neuron count.
+    pub group: u16,
+}
+
+/// A readout of `groups x classes` outputs (group-major): group g's score for class c is
+/// output `g * classes + c`. Each group's non-negative scores `s` (negative ones count as 0)
+/// are read as a distribution `s_c / S` (S their sum), and the class is the arg max (first on
+/// ties) of the fused distributions, computed exactly in integers:
+/// - [`FusionRule::Sum`]: sum over g of `s_gc / S_g`;
+/// - [`FusionRule::Product`]: product over g of `s_gc / S_g + floor / 1000`.
+///
+/// A group that scored nothing (S = 0) counts as uniform. The readout values reported are
+/// the groups' raw scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fused<'a> {
+    /// The accumulator that produces the scores.
+    #[serde(borrow)]
+    pub readout: Readout<'a>,
+    /// Classes per group, at least 1, dividing the layer's output count.
+    pub classes: u16,
+    /// How the groups' distributions combine.
+    pub rule: FusionRule,
+}
+
+/// How the distributions of a [`Fused`] readout's groups combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum FusionRule {
+    /// Their sum.
+    Sum,
+    /// Their product, each probability plus `floor` thousandths (so that a class one group
+    /// rules out is not ruled out by it alone).
+    Product {
+        /// Added to every probability, in thousandths.
+        floor: u16,
+    },
 }
 
 /// Leaky integrate-and-fire parameters, in weight units.

@@ -9,7 +9,8 @@
 //! 4. fire (LIF only): `u >= threshold[c]` emits a spike, then `u <- u - threshold[c]`
 //!    (subtract) or `u <- 0` (zero). A readout neuron instead adds `u` to its class score.
 //! 5. lateral inhibition (`Neuron::Lateral` only): every membrane drops by the inhibition
-//!    strength times the number of *other* neurons of the layer that fired in step 4.
+//!    strength times the number of *other* neurons of the layer that fired in step 4
+//!    (`Neuron::GroupLateral`: of the other neurons of its own group).
 
 use crate::format::{Channelwise, Leak, Reset};
 use crate::model::Dims;

@@ -345,7 +345,7 @@ impl<'a> Model<'a> {
         self.input.len()
     }
 
-    /// Number of class scores the readout produces.
+    /// Number of class scores the readout produces (for a fused readout, every group's).
     pub fn classes(&self) -> usize {
         self.plan.last().map_or(0, |p| p.output.len())
     }
@@ -488,10 +488,17 @@ fn check_neuron(layer: u8, n: &Neuron<'_>, channels: usize, last: bool) -> Resul
         (None, true) => {}
         _ => return Err(Error::BadTopology),
     }
-    if let Neuron::Lateral(lat) = n {
-        if lat.inhibition < 0 {
-            return Err(bad);
+    match n {
+        Neuron::Lateral(lat) if lat.inhibition < 0 => return Err(bad),
+        Neuron::GroupLateral(g)
+            if g.inhibition < 0 || g.group == 0 || channels % g.group as usize != 0 =>
+        {
+            return Err(bad)
         }
+        Neuron::Fused(f) if f.classes == 0 || channels % f.classes as usize != 0 => {
+            return Err(bad)
+        }
+        _ => {}
     }
     let (leak, bias, width) = n.common();
     check_channelwise(bias, channels, width.min(), width.max()).ok_or(bad)?;

@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use ember_runtime::format::{Channelwise, Layer, Lif, Neuron, Storage, Weights};
+use ember_runtime::format::{
+    Channelwise, FusionRule, Layer, Lif, Neuron, Readout, Storage, Weights,
+};
 use ember_runtime::Model;
 
 fn weights(w: &Weights<'_>) -> String {
@@ -40,15 +42,31 @@ fn neuron(n: &Neuron<'_>) -> String {
     match n {
         Neuron::Lif(l) => lif(l),
         Neuron::Lateral(x) => format!("{} lateral inhibition {}", lif(&x.lif), x.inhibition),
-        Neuron::Readout(r) => {
-            format!(
-                "readout bias {} leak {}/32768 membrane {:?}",
-                channelwise(&r.bias),
-                r.leak.to_bits(),
-                r.membrane
-            )
+        Neuron::GroupLateral(x) => format!(
+            "{} lateral inhibition {} within groups of {}",
+            lif(&x.lif),
+            x.inhibition,
+            x.group
+        ),
+        Neuron::Readout(r) => readout(r),
+        Neuron::Fused(f) => {
+            let rule = match f.rule {
+                FusionRule::Sum => "sum".to_string(),
+                FusionRule::Product { floor } => format!("product, floor {floor}/1000"),
+            };
+            let (r, c) = (readout(&f.readout), f.classes);
+            format!("{r}, groups of {c} classes fused by {rule}")
         }
     }
+}
+
+fn readout(r: &Readout<'_>) -> String {
+    format!(
+        "readout bias {} leak {}/32768 membrane {:?}",
+        channelwise(&r.bias),
+        r.leak.to_bits(),
+        r.membrane
+    )
 }
 
 /// Describes a model: input, every layer (shape, precision, weight bytes, neurons), sizes.

@@ -220,7 +220,7 @@ fn pruned_int4(scope: &str, shrink: usize) {
         match d.neuron {
             Neuron::Lif(l) => assert_eq!(l.membrane, Width::I16),
             Neuron::Readout(r) => assert_eq!(r.membrane, Width::I32),
-            Neuron::Lateral(_) => panic!("no lateral inhibition here"),
+            other => panic!("a LIF or readout neuron expected, not {other:?}"),
         }
     }
     let dense_int8 = 784 * 32 + 32 * 10;

@@ -98,8 +98,11 @@ pub fn sizes(model: &Model<'_>) -> Result<Sizes, &'static str> {
             if !matches!(w.storage, Storage::Dense { .. }) {
                 return Err("the ANN baseline needs dense weight storage, not CSR");
             }
-            if matches!(neuron, Neuron::Lateral(_)) {
+            if matches!(neuron, Neuron::Lateral(_) | Neuron::GroupLateral(_)) {
                 return Err("lateral inhibition has no dense ANN equivalent");
+            }
+            if matches!(neuron, Neuron::Fused(_)) {
+                return Err("a fused multimodal readout has no dense ANN baseline");
             }
             cols = cols.max(out.channels as usize);
             if neuron.lif().is_some() {
@@ -526,8 +529,11 @@ impl Job<'_, '_> {
             patch,
         } = self;
         let cols = out.c;
-        if matches!(neuron, Neuron::Lateral(_)) {
-            return Err("lateral inhibition has no dense ANN equivalent");
+        if matches!(
+            neuron,
+            Neuron::Lateral(_) | Neuron::GroupLateral(_) | Neuron::Fused(_)
+        ) {
+            return Err("lateral inhibition and fused readouts have no dense ANN equivalent");
         }
         let finish = |acc: &mut [i32], dst: &mut [u8], active: &mut u32| match neuron {
             Neuron::Readout(r) => {
