@@ -191,7 +191,9 @@ enum Command {
         /// The .ember file to compile into the firmware.
         #[arg(long)]
         model: PathBuf,
-        /// MNIST directory with t10k-*.gz [default: the bundled data/mnist-small].
+        /// MNIST directory with t10k-*.gz [default: the bundled data/mnist-small]; or any
+        /// folder of such IDX files whose items are the model's inputs, e.g. the
+        /// paired-test/ folder (image and audio features) that `ember multimodal` writes.
         #[arg(long)]
         data: Option<PathBuf>,
         /// Number of test images.
@@ -334,7 +336,11 @@ enum Command {
     /// noise on one modality, and plots accuracy against noise strength.
     ///
     /// Writes checkpoint.json, report.json, robustness-image-noise.png and
-    /// robustness-audio-noise.png into --out.
+    /// robustness-audio-noise.png into --out, and the network as multimodal.ember (both
+    /// ensembles in one layer, a fused readout; input: the image's pixels then the audio
+    /// features) with the clean test pairs as paired-test/ (MNIST-style IDX files), which
+    /// `ember eval --data` and `ember hil --data` take: `ember hil --model
+    /// multimodal-out/multimodal.ember --data multimodal-out/paired-test`.
     ///
     /// Example: ember multimodal --image-data ../shared/data/mnist --audio-data
     /// ../shared/data/fsdd --image-neurons 400 --audio-neurons 400
@@ -415,6 +421,12 @@ enum Command {
         /// Frequency bands, mel filters or MFCC coefficients of an audio feature image (columns).
         #[arg(long, default_value_t = 20)]
         audio_bands: usize,
+        /// Multi-condition training: for each SNR (dB) given, a copy of every training
+        /// recording with white noise at that SNR joins the audio training set (and the
+        /// labelling and cross-modal pairs), so --audio-epochs passes over N+1 times as many
+        /// recordings. Example: --audio-augment-snr 20,10,5,0
+        #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+        audio_augment_snr: Vec<f32>,
         /// Pixel noise levels (standard deviation in grey levels) of the image-noise sweep.
         #[arg(long, value_delimiter = ',', default_values_t = [0.0, 32.0, 64.0, 96.0, 128.0, 192.0])]
         image_noise: Vec<f32>,
@@ -1076,6 +1088,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
             audio_features,
             audio_frames,
             audio_bands,
+            audio_augment_snr,
             image_noise,
             audio_snr,
             seed,
@@ -1140,6 +1153,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 pairs_per_recording,
                 audio_keep,
                 audio_features: features,
+                audio_augment_snr,
                 image_noise,
                 audio_snr,
                 resume,
@@ -1166,6 +1180,22 @@ fn run(command: Command, progress: bool) -> Result<()> {
             }
             for p in &r.audio_noise {
                 row(format!("audio SNR {} dB", p.level.unwrap_or(0.0)), p);
+            }
+            if let Some(e) = &r.runtime {
+                println!(
+                    "exported {}: the integer runtime gives {:.2}% on the {} clean test pairs \
+                     ({:.0} SOPs per inference, {} bytes)",
+                    out.join("multimodal.ember").display(),
+                    100.0 * e.accuracy,
+                    e.samples,
+                    e.sops_per_inference,
+                    e.model_bytes
+                );
+                println!(
+                    "on a board: ember hil --model {} --data {}",
+                    out.join("multimodal.ember").display(),
+                    out.join("paired-test").display()
+                );
             }
             println!("report: {}", out.join("report.json").display());
         }

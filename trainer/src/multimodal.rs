@@ -28,9 +28,11 @@
 use crate::data::fsdd::{self, FeatureConfig, Features};
 use crate::data::mnist::{Mnist, Split};
 use crate::error::{io, write_atomic};
+use crate::eval::RuntimeEval;
 use crate::plot::{line_chart, Chart, Series};
 use crate::stdp::{self, bar, power_law, Network, Scratch, StdpConfig, EVAL_SEED};
 use crate::{Error, Result};
+use ember_runtime::format::{FusionRule, Shape};
 use ember_runtime::Xorshift32;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -301,6 +303,112 @@ impl Multimodal {
     }
 }
 
+/// The two ensembles as one `.ember` model that the runtime and the firmware run:
+///
+/// - input: the image's pixels, then the audio feature image's values (one u8 each,
+///   `1 x (image inputs + audio inputs)`), rate-coded by one seeded generator;
+/// - one layer of the image neurons then the audio neurons, block-diagonal weights (no
+///   synapse crosses modalities), their frozen thresholds, lateral inhibition inside each
+///   ensemble only ([`ember_runtime::format::GroupLateral`]); an ensemble smaller than the
+///   other is padded with neurons that have no synapses and never fire, so the groups are equal;
+/// - a fused readout ([`ember_runtime::format::Fused`]): each ensemble's soft votes into its
+///   own 10 class scores, fused by the run's [`Fusion`] rule in exact integer arithmetic.
+///
+/// The cross-modal synapses are not exported: inference with them (`gain` > 0) is refused.
+/// The ensembles must share timesteps, leak, inhibition, w_max and quantization levels.
+pub fn export(mm: &Multimodal, name: &str) -> Result<Vec<u8>> {
+    let (a, b) = (&mm.image.cfg, &mm.audio.cfg);
+    let refuse = |why: String| Error::Mismatch {
+        message: format!("cannot export the multimodal network: {why}"),
+    };
+    if mm.cross.gain != 0.0 {
+        return Err(refuse(format!(
+            "the runtime model has no cross-modal synapses, but inference uses them (cross gain {})",
+            mm.cross.gain
+        )));
+    }
+    let same = [
+        ("timesteps", f32::from(a.timesteps), f32::from(b.timesteps)),
+        ("leak", a.leak, b.leak),
+        ("inhibition", a.inhibition, b.inhibition),
+        ("w_max", a.w_max, b.w_max),
+        ("levels", a.levels as f32, b.levels as f32),
+        (
+            "test threshold scale",
+            a.test_theta_scale,
+            b.test_theta_scale,
+        ),
+    ];
+    if let Some((what, x, y)) = same.into_iter().find(|(_, x, y)| x != y) {
+        return Err(refuse(format!(
+            "the ensembles differ in {what} ({x} and {y})"
+        )));
+    }
+    if a.threshold != b.threshold && a.test_theta_scale <= 0.0 {
+        return Err(refuse(
+            "base thresholds differ and the test threshold scale is 0".into(),
+        ));
+    }
+    let (m1, m2) = (a.inputs, b.inputs);
+    let m = m1 + m2;
+    let group = a.neurons.max(b.neurons);
+    if group == 0 || 2 * group > usize::from(u16::MAX) || m > usize::from(u16::MAX) {
+        return Err(refuse(format!(
+            "{} + {} neurons on {m} inputs do not fit the model format",
+            a.neurons, b.neurons
+        )));
+    }
+    let mut w = vec![0f32; 2 * group * m];
+    let mut alive = vec![false; 2 * group * m];
+    // Padding neurons never reach their threshold (the float saturates to i32::MAX).
+    let mut theta = vec![1e12f32; 2 * group];
+    let mut votes = vec![0u8; 2 * group * 20];
+    for (k, net) in [&mm.image, &mm.audio].into_iter().enumerate() {
+        let (n, inputs, first) = (net.cfg.neurons, net.cfg.inputs, k * m1);
+        // Thresholds are `threshold + theta * scale`; the layer has the image's base.
+        let shift = (net.cfg.threshold - a.threshold) / a.test_theta_scale.max(f32::MIN_POSITIVE);
+        for j in 0..n {
+            let row = (k * group + j) * m + first;
+            w[row..row + inputs].copy_from_slice(&net.w[j * inputs..(j + 1) * inputs]);
+            alive[row..row + inputs].copy_from_slice(&net.alive[j * inputs..(j + 1) * inputs]);
+            theta[k * group + j] = net.theta[j] + if k == 0 { 0.0 } else { shift };
+            for c in 0..10 {
+                votes[(k * group + j) * 20 + k * 10 + c] =
+                    net.votes[j * 10 + c].clamp(0, 127) as u8;
+            }
+        }
+    }
+    let net = Network {
+        cfg: StdpConfig {
+            neurons: 2 * group,
+            inputs: m,
+            ..a.clone()
+        },
+        w,
+        theta,
+        alive,
+        votes: Vec::new(),
+        seen: 0,
+    };
+    let rule = match mm.cross.fusion {
+        Fusion::Sum => FusionRule::Sum,
+        Fusion::Product => FusionRule::Product {
+            floor: (mm.cross.fusion_floor * 1000.0).round().clamp(0.0, 65535.0) as u16,
+        },
+    };
+    let shape = Shape {
+        height: 1,
+        width: m as u16,
+        channels: 1,
+    };
+    let head = stdp::Head {
+        votes: &votes,
+        outputs: 20,
+        groups: Some((group as u16, 10, rule)),
+    };
+    stdp::encode_network(&net, name, shape, head)
+}
+
 /// Standard normal samples from the runtime's generator (Box-Muller).
 struct Gauss(Xorshift32);
 
@@ -391,6 +499,9 @@ pub struct MultimodalOptions {
     pub audio_keep: f32,
     /// Audio feature images.
     pub audio_features: FeatureConfig,
+    /// Noisy copies of every training recording, one per signal-to-noise ratio (dB) here,
+    /// added to the audio training set (multi-condition training); empty: clean only.
+    pub audio_augment_snr: Vec<f32>,
     /// Pixel noise levels (standard deviation, grey levels) of the image-noise sweep.
     pub image_noise: Vec<f32>,
     /// Signal-to-noise ratios (dB) of the audio-noise sweep.
@@ -439,6 +550,9 @@ pub struct MultimodalReport {
     pub cross_mean_weight: f64,
     /// Share of the cross-modal synapses above half of w_max.
     pub cross_strong_share: f64,
+    /// The exported model (`multimodal.ember`) run by the integer runtime on the clean test
+    /// pairs (`paired-test/`); `None` when it was not exported (cross gain above 0).
+    pub runtime: Option<RuntimeEval>,
 }
 
 fn save(mm: &Multimodal, out: &Path) -> Result<()> {
@@ -478,9 +592,34 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
             rows: extractor.config().frames,
             cols: extractor.config().columns(),
         };
-        for (rec, samples) in recordings.iter().filter(|(r, _)| r.is_test() == test) {
+        let train = recordings
+            .iter()
+            .enumerate()
+            .filter(|(_, (r, _))| !r.is_test());
+        let test_set = recordings
+            .iter()
+            .enumerate()
+            .filter(|(_, (r, _))| r.is_test());
+        let chosen: Vec<_> = if test {
+            test_set.collect()
+        } else {
+            train.collect()
+        };
+        for (a, (rec, samples)) in chosen {
             split.images.extend(features(samples));
             split.labels.push(rec.digit);
+            // Multi-condition training: the same recording under white noise, seeded per
+            // recording and level (the test sweep's noise has other seeds).
+            for (k, &snr) in opts.audio_augment_snr.iter().enumerate() {
+                if test {
+                    break;
+                }
+                let seed = 0xA06E_0000 ^ ((a as u32) << 4) ^ k as u32;
+                split
+                    .images
+                    .extend(features(&noisy_audio(samples, snr, seed)));
+                split.labels.push(rec.digit);
+            }
         }
         split
     };
@@ -616,9 +755,9 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
         .filter(|(_, (r, _))| r.is_test())
         .flat_map(|(a, (r, _))| {
             let pool = &test_images[r.digit as usize];
-            (0..opts.pairs_per_recording).filter_map(move |k| {
-                (!pool.is_empty()).then(|| (a, pool[(a * 7919 + k * 104_729) % pool.len()]))
-            })
+            (0..opts.pairs_per_recording)
+                .filter(|_| !pool.is_empty())
+                .map(move |k| (a, pool[(a * 7919 + k * 104_729) % pool.len()]))
         })
         .collect();
     let mut s = PairScratch::new(&mm);
@@ -687,6 +826,7 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
         .iter()
         .map(|&snr| evaluate(&mut mm, Some(snr), Some(false), &format!("audio {snr} dB")))
         .collect();
+    let runtime = export_and_run(&mm, opts, &tests, &|a| features(&recordings[a].1), &mnist)?;
     let cross: Vec<f32> = mm.to_image.iter().chain(&mm.to_audio).copied().collect();
     let report = MultimodalReport {
         command: std::env::args().collect::<Vec<_>>().join(" "),
@@ -702,6 +842,7 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
         clean,
         image_noise,
         audio_noise,
+        runtime,
     };
     plot_robustness(&report, &opts.out)?;
     let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Mismatch {
@@ -709,6 +850,46 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
     })?;
     write_atomic(&opts.out.join("report.json"), &json)?;
     Ok(report)
+}
+
+/// Writes `out/multimodal.ember` (see [`export`]) and the clean test pairs as
+/// `out/paired-test/t10k-*` (each input the image's pixels then the recording's features),
+/// then runs the model on them with the integer runtime. Skipped, with a warning, when
+/// inference uses the cross-modal synapses.
+fn export_and_run(
+    mm: &Multimodal,
+    opts: &MultimodalOptions,
+    tests: &[(usize, usize)],
+    features: &dyn Fn(usize) -> Vec<u8>,
+    mnist: &Mnist,
+) -> Result<Option<RuntimeEval>> {
+    if mm.cross.gain != 0.0 {
+        tracing::warn!(
+            "not exported: the runtime model has no cross-modal synapses (--cross-gain {})",
+            mm.cross.gain
+        );
+        return Ok(None);
+    }
+    let bytes = export(mm, "multimodal")?;
+    let path = opts.out.join("multimodal.ember");
+    write_atomic(&path, &bytes)?;
+    let mut pairs = Split {
+        images: Vec::new(),
+        labels: Vec::new(),
+        rows: 1,
+        cols: mm.image.cfg.inputs + mm.audio.cfg.inputs,
+    };
+    let mut cache: std::collections::HashMap<usize, Vec<u8>> = Default::default();
+    for &(a, i) in tests {
+        pairs.images.extend_from_slice(mnist.test.image(i));
+        pairs
+            .images
+            .extend(cache.entry(a).or_insert_with(|| features(a)).iter());
+        pairs.labels.push(mnist.test.labels[i]);
+    }
+    crate::data::mnist::write_split(&opts.out.join("paired-test"), "t10k", &pairs)?;
+    let e = crate::eval::evaluate(&bytes, &path, &pairs, pairs.len(), None, !opts.quiet)?;
+    Ok(Some(e))
 }
 
 /// Accuracy against noise strength, one PNG per noisy modality.

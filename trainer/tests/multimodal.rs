@@ -3,6 +3,7 @@
 //! plotted, --resume picks the checkpoint up, and bad audio folders are typed errors.
 
 use ember_trainer::data::fsdd::{FeatureConfig, Kind};
+use ember_trainer::data::mnist::load_split;
 use ember_trainer::data::{bundled_fsdd, bundled_mnist};
 use ember_trainer::multimodal::{self, CrossConfig, Fusion, MultimodalOptions};
 use ember_trainer::stdp::StdpConfig;
@@ -40,6 +41,7 @@ fn options(out: &Path) -> MultimodalOptions {
         label_samples: 2000,
         pairs_per_recording: 3,
         audio_keep: 0.2,
+        audio_augment_snr: vec![],
         audio_features: FeatureConfig {
             frames: 32,
             kind: Kind::LogMel { mels: 32 },
@@ -85,9 +87,36 @@ fn trains_fuses_reports_and_resumes() {
         "report.json",
         "robustness-image-noise.png",
         "robustness-audio-noise.png",
+        "multimodal.ember",
     ] {
         assert!(dir.path().join(file).is_file(), "{file} missing");
     }
+
+    // The exported model, run by the integer runtime on the paired test set it wrote: the
+    // same predictor as the trainer's (weights rounded to integers, one spike generator for
+    // both inputs instead of one each), so close to its accuracy.
+    let e = r.runtime.as_ref().expect("exported with cross gain 0");
+    assert_eq!(e.samples, 90);
+    assert!(
+        (e.accuracy - r.clean.multimodal).abs() <= 0.12,
+        "runtime {} vs trainer {}",
+        e.accuracy,
+        r.clean.multimodal
+    );
+    let pairs = load_split(
+        &dir.path().join("paired-test"),
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    )
+    .unwrap();
+    assert_eq!(
+        (pairs.len(), pairs.rows, pairs.cols),
+        (90, 1, 784 + 32 * 32)
+    );
+    let model = std::fs::read(dir.path().join("multimodal.ember")).unwrap();
+    let text = ember_trainer::inspect::describe(&model).unwrap();
+    assert!(text.contains("within groups of 40"), "{text}");
+    assert!(text.contains("fused by product, floor 300/1000"), "{text}");
 
     // Resuming a finished run trains nothing more and measures the same.
     let again = multimodal::run(&MultimodalOptions {
@@ -99,6 +128,22 @@ fn trains_fuses_reports_and_resumes() {
     assert_eq!(again.clean.image, r.clean.image);
     assert_eq!(again.audio_noise[1].audio, r.audio_noise[1].audio);
     assert_eq!(again.cross_mean_weight, r.cross_mean_weight);
+    assert_eq!(again.runtime.unwrap().accuracy, e.accuracy);
+
+    // With cross-modal current at inference the runtime model (which has none) would not be
+    // the network measured: no export.
+    let coupled = multimodal::run(&MultimodalOptions {
+        resume: true,
+        audio_snr: vec![],
+        image_noise: vec![],
+        cross: CrossConfig {
+            gain: 10.0,
+            ..opts.cross.clone()
+        },
+        ..opts.clone()
+    })
+    .unwrap();
+    assert!(coupled.runtime.is_none());
 }
 
 #[test]

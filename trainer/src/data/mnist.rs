@@ -264,6 +264,36 @@ pub fn read_idx(
     Ok((dims, bytes))
 }
 
+/// Writes `split` as gzip-compressed IDX files `dir/<prefix>-images-idx3-ubyte.gz` and
+/// `dir/<prefix>-labels-idx1-ubyte.gz` (each atomically), which [`load_split`] and
+/// `ember eval` / `ember hil --data dir` read back (with prefix `t10k`).
+pub fn write_split(dir: &Path, prefix: &str, split: &Split) -> crate::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).map_err(crate::error::io(dir))?;
+    let n = split.len() as u32;
+    let header = |magic: u32, dims: &[u32]| -> Vec<u8> {
+        let mut v = magic.to_be_bytes().to_vec();
+        dims.iter()
+            .for_each(|d| v.extend_from_slice(&d.to_be_bytes()));
+        v
+    };
+    let images = header(IMAGES_MAGIC, &[n, split.rows as u32, split.cols as u32]);
+    let labels = header(LABELS_MAGIC, &[n]);
+    for (name, head, body) in [
+        ("images-idx3-ubyte.gz", images, &split.images),
+        ("labels-idx1-ubyte.gz", labels, &split.labels),
+    ] {
+        let path = dir.join(format!("{prefix}-{name}"));
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let bytes = e
+            .write_all(&head)
+            .and_then(|()| e.write_all(body))
+            .and_then(|()| e.finish());
+        crate::error::write_atomic(&path, &bytes.map_err(crate::error::io(&path))?)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,43 @@ fn synapses(net: &Network, scale: f32) -> (Precision, Vec<u8>, Vec<u8>, Vec<u8>,
 /// Encodes the labelled network; weights are scaled so that w_max maps to `levels - 1` (or
 /// to 127 for unquantized weights), thresholds and inhibition by the same factor.
 pub fn export(net: &Network, name: &str) -> Result<Vec<u8>> {
+    let side = (net.cfg.inputs as f64).sqrt() as u16;
+    let votes: Vec<u8> = net.votes.iter().map(|&v| v.clamp(0, 127) as u8).collect();
+    encode_network(
+        net,
+        name,
+        Shape {
+            height: side,
+            width: side,
+            channels: 1,
+        },
+        Head {
+            votes: &votes,
+            outputs: 10,
+            groups: None,
+        },
+    )
+}
+
+/// How an exported network ends: its class-vote readout and, for several ensembles in one
+/// layer, their groups.
+pub(crate) struct Head<'v> {
+    /// Integer votes, `neurons x outputs`, each 0..=127.
+    pub votes: &'v [u8],
+    /// Readout outputs.
+    pub outputs: u16,
+    /// `Some((neurons per group, classes per group, fusion))`: lateral inhibition stays within
+    /// each group of neurons and the readout's groups of class scores are fused.
+    pub groups: Option<(u16, u16, FusionRule)>,
+}
+
+/// Encodes `net` (one layer of LIF neurons, rate-coded input of `shape`) with `head`.
+pub(crate) fn encode_network(
+    net: &Network,
+    name: &str,
+    shape: Shape,
+    head: Head<'_>,
+) -> Result<Vec<u8>> {
     let cfg = &net.cfg;
     let top = if cfg.levels > 1 {
         (cfg.levels - 1).min(127) as f32
@@ -75,7 +112,6 @@ pub fn export(net: &Network, name: &str) -> Result<Vec<u8>> {
                 .to_le_bytes()
         })
         .collect();
-    let votes: Vec<u8> = net.votes.iter().map(|&v| v.clamp(0, 127) as u8).collect();
     let storage = if sparse {
         Storage::Sparse {
             row_ptr: &row_ptr,
@@ -92,48 +128,53 @@ pub fn export(net: &Network, name: &str) -> Result<Vec<u8>> {
         reset: Reset::Zero,
         membrane: Width::I32,
     };
+    let inhibition = (cfg.inhibition * scale).round() as i32;
     let hidden = Layer::Dense(Dense {
         outputs: cfg.neurons as u16,
         weights: Weights { precision, storage },
-        neuron: Neuron::Lateral(Lateral {
-            lif,
-            inhibition: (cfg.inhibition * scale).round() as i32,
-        }),
+        neuron: match head.groups {
+            None => Neuron::Lateral(Lateral { lif, inhibition }),
+            Some((group, _, _)) => Neuron::GroupLateral(GroupLateral {
+                lif,
+                inhibition,
+                group,
+            }),
+        },
     });
+    let readout = Readout {
+        bias: Channelwise::Uniform(0),
+        leak: Leak::ZERO,
+        membrane: Width::I32,
+    };
     let readout = Layer::Dense(Dense {
-        outputs: 10,
+        outputs: head.outputs,
         weights: Weights {
             precision: Precision::I8,
-            storage: Storage::Dense { values: &votes },
+            storage: Storage::Dense { values: head.votes },
         },
-        neuron: Neuron::Readout(Readout {
-            bias: Channelwise::Uniform(0),
-            leak: Leak::ZERO,
-            membrane: Width::I32,
-        }),
+        neuron: match head.groups {
+            None => Neuron::Readout(readout),
+            Some((_, classes, rule)) => Neuron::Fused(Fused {
+                readout,
+                classes,
+                rule,
+            }),
+        },
     });
     let mut layers = heapless::Vec::new();
     let _ = layers.push(hidden);
     let _ = layers.push(readout);
-    let side = (cfg.inputs as f64).sqrt() as u16;
     let desc = ModelDesc {
         name,
         timesteps: cfg.timesteps,
         input: Input {
-            shape: Shape {
-                height: side,
-                width: side,
-                channels: 1,
-            },
+            shape,
             encoding: Encoding::Rate { seed: EVAL_SEED },
         },
         layers,
     };
-    let mut out =
-        vec![
-            0u8;
-            values.len() + row_ptr.len() + cols.len() + thresholds.len() + votes.len() + 4096
-        ];
+    let blobs = values.len() + row_ptr.len() + cols.len() + thresholds.len() + head.votes.len();
+    let mut out = vec![0u8; blobs + 4096];
     let n = encode(&desc, &mut out).map_err(|source| crate::Error::Model {
         path: name.into(),
         source,

@@ -26,6 +26,7 @@ mod run;
 mod train;
 
 pub use export::export;
+pub(crate) use export::{encode_network, Head};
 pub use network::{Network, StdpConfig, Vote};
 pub use plot::receptive_fields;
 pub use run::{run, StdpOptions, StdpReport};
