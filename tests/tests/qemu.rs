@@ -424,10 +424,33 @@ fn stdp_400_on_qemu_lm3s6965() {
     shipped_model_fits(Board::QemuLm3s6965, "models/stdp-400.ember", 50, 64 * 1024);
 }
 
+/// The multimodal STDP network (`models/multimodal.ember`: an image and an audio ensemble
+/// side by side in one layer, lateral inhibition within each, a fused readout) on paired
+/// inputs (`data/paired-small`: an MNIST test image then an FSDD test recording's MFCC
+/// features) gives exactly the host runtime's results on the Cortex-M4.
+#[test]
+fn multimodal_on_qemu_mps2_an386() {
+    if !qemu_or_skip("multimodal on qemu-mps2-an386") {
+        return;
+    }
+    shipped_model_fits_on(
+        Board::QemuMps2An386,
+        "models/multimodal.ember",
+        "data/paired-small",
+        20,
+        64 * 1024,
+    );
+}
+
 /// Runs shipped `file` on `board` over `n` bundled test images: exactly the host runtime's
 /// results, in at most `ram` bytes of RAM.
 fn shipped_model_fits(board: Board, file: &str, n: usize, ram: u64) {
-    let samples = Samples::mnist_test(&repo().join("data/mnist-small"), n).unwrap();
+    shipped_model_fits_on(board, file, "data/mnist-small", n, ram)
+}
+
+/// [`shipped_model_fits`] on the first `n` inputs of the IDX test files in folder `data`.
+fn shipped_model_fits_on(board: Board, file: &str, data: &str, n: usize, ram: u64) {
+    let samples = Samples::mnist_test(&repo().join(data), n).unwrap();
     let report = ember_hil::run(board, &repo().join(file), &samples, TIMEOUT)
         .unwrap_or_else(|e| panic!("{file}: {e}"));
     println!("{file} on {}: {report:?}", board.name());
