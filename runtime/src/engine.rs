@@ -2,7 +2,8 @@
 
 use crate::fast::{self, out_index};
 use crate::format::{
-    ConvGeometry, Encoding, FusionRule, Layer, Neuron, Pool, SynapseRef, Weights, Width, MAX_LAYERS,
+    Channelwise, ConvGeometry, Encoding, FusionRule, Layer, Neuron, Pool, SynapseRef, Weights,
+    Width, MAX_LAYERS,
 };
 use crate::lif::{self, Membrane};
 use crate::model::{fuses_pool, Dims, Model, Plan, Region};
@@ -164,7 +165,7 @@ impl<'m, 'a> Engine<'m, 'a> {
             Some(SynapseRef {
                 neuron: Neuron::Fused(f),
                 ..
-            }) => fused_class(readout, f.classes as usize, f.rule),
+            }) => fused_class(readout, f.classes as usize, f.rule, &f.prior),
             _ => {
                 let mut class = 0;
                 for (c, &v) in readout.iter().enumerate() {
@@ -420,12 +421,17 @@ impl Synapse<'_, '_> {
 /// The class of a [`Fused`](crate::format::Fused) readout (see its docs): `scores` holds
 /// groups x `classes` values, group-major. Exact integer arithmetic, saturating (u128 holds
 /// the product of two groups' factors without saturating).
-fn fused_class(scores: &[i32], classes: usize, rule: FusionRule) -> usize {
+fn fused_class(scores: &[i32], classes: usize, rule: FusionRule, prior: &Channelwise<'_>) -> usize {
     let classes = classes.max(1);
     let total = |g: &[i32]| g.iter().map(|&v| v.max(0) as u64).sum::<u64>();
     let score = |c: usize| -> u128 {
         let groups = scores.chunks_exact(classes);
         match rule {
+            // (The loader checked one non-negative prior per group.)
+            FusionRule::Evidence => groups.enumerate().fold(1u128, |acc, (g, s)| {
+                let factor = s[c].max(0) as u64 + prior.get(g).max(0) as u64;
+                acc.saturating_mul(factor as u128)
+            }),
             FusionRule::Product { floor } => groups.fold(1u128, |acc, g| {
                 let sum = total(g);
                 let factor = match sum {

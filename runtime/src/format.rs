@@ -336,10 +336,14 @@ pub struct GroupLateral<'a> {
 /// are read as a distribution `s_c / S` (S their sum), and the class is the arg max (first on
 /// ties) of the fused distributions, computed exactly in integers:
 /// - [`FusionRule::Sum`]: sum over g of `s_gc / S_g`;
-/// - [`FusionRule::Product`]: product over g of `s_gc / S_g + floor / 1000`.
+/// - [`FusionRule::Product`]: product over g of `s_gc / S_g + floor / 1000`;
+/// - [`FusionRule::Evidence`]: product over g of `(s_gc + prior_g) / (S_g + classes prior_g)`,
+///   each group's scores read as counts of evidence with `prior_g` pseudo-counts per class
+///   (additive smoothing): a group that saw little evidence in this inference (a noisy
+///   input that made its neurons fire less) counts less.
 ///
-/// A group that scored nothing (S = 0) counts as uniform. The readout values reported are
-/// the groups' raw scores.
+/// For Sum and Product a group that scored nothing (S = 0) counts as uniform. The readout
+/// values reported are the groups' raw scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fused<'a> {
     /// The accumulator that produces the scores.
@@ -349,6 +353,10 @@ pub struct Fused<'a> {
     pub classes: u16,
     /// How the groups' distributions combine.
     pub rule: FusionRule,
+    /// [`FusionRule::Evidence`]'s pseudo-count of each group (one value per group, each at
+    /// least 0; `Uniform` for the same in every group); the other rules ignore it.
+    #[serde(borrow)]
+    pub prior: Channelwise<'a>,
 }
 
 /// How the distributions of a [`Fused`] readout's groups combine.
@@ -363,6 +371,8 @@ pub enum FusionRule {
         /// Added to every probability, in thousandths.
         floor: u16,
     },
+    /// The product of the smoothed distributions (see [`Fused`]).
+    Evidence,
 }
 
 /// Leaky integrate-and-fire parameters, in weight units.

@@ -495,8 +495,12 @@ fn check_neuron(layer: u8, n: &Neuron<'_>, channels: usize, last: bool) -> Resul
         {
             return Err(bad)
         }
-        Neuron::Fused(f) if f.classes == 0 || channels % f.classes as usize != 0 => {
-            return Err(bad)
+        Neuron::Fused(f) => {
+            if f.classes == 0 || channels % f.classes as usize != 0 {
+                return Err(bad);
+            }
+            let groups = channels / f.classes as usize;
+            check_channelwise(&f.prior, groups, 0, i32::MAX).ok_or(bad)?;
         }
         _ => {}
     }

@@ -93,6 +93,11 @@ fn model(
         membrane: Width::I32,
     };
     let outputs = votes.len() / neurons;
+    // Evidence priors: a different pseudo-count per group.
+    let priors = le(
+        &(0..outputs as i32).map(|g| 40 + 25 * g).collect::<Vec<_>>()
+            [..outputs / groups.map_or(1, |g| g.1.max(1) as usize)],
+    );
     let dense = |outputs: usize, values, neuron| {
         Layer::Dense(Dense {
             outputs: outputs as u16,
@@ -111,6 +116,7 @@ fn model(
             readout,
             classes,
             rule,
+            prior: Channelwise::PerChannel(&priors),
         }),
     };
     layers.push(dense(outputs, &v8, head)).unwrap();
@@ -143,8 +149,23 @@ fn run(bytes: &[u8], input: &[u8]) -> (u16, Vec<i32>, Vec<u32>, u64) {
 }
 
 /// The class the fusion rule's definition picks from the groups' scores, in f64; `None` when
-/// the best two are too close to call in floating point.
-fn fused_reference(scores: &[i32], rule: FusionRule) -> Option<u16> {
+/// the best two are too close to call in floating point. `prior(g)`: Evidence's pseudo-count.
+fn fused_reference(scores: &[i32], rule: FusionRule, prior: impl Fn(usize) -> f64) -> Option<u16> {
+    if rule == FusionRule::Evidence {
+        let fused: Vec<f64> = (0..CLASSES)
+            .map(|c| {
+                scores
+                    .chunks(CLASSES)
+                    .enumerate()
+                    .map(|(g, s)| {
+                        let total: f64 = s.iter().map(|&v| f64::from(v.max(0))).sum();
+                        (f64::from(s[c].max(0)) + prior(g)) / (total + CLASSES as f64 * prior(g))
+                    })
+                    .product()
+            })
+            .collect();
+        return clear_best(&fused);
+    }
     let groups: Vec<Vec<f64>> = scores
         .chunks(CLASSES)
         .map(|g| {
@@ -162,8 +183,14 @@ fn fused_reference(scores: &[i32], rule: FusionRule) -> Option<u16> {
                 .iter()
                 .map(|g| g[c] + f64::from(floor) / 1000.0)
                 .product(),
+            FusionRule::Evidence => unreachable!("handled above"),
         })
         .collect();
+    clear_best(&fused)
+}
+
+/// The arg max of `fused`, unless the best two are within floating-point noise.
+fn clear_best(fused: &[f64]) -> Option<u16> {
     let mut order: Vec<usize> = (0..CLASSES).collect();
     order.sort_by(|&a, &b| fused[b].total_cmp(&fused[a]).then(a.cmp(&b)));
     let (best, second) = (fused[order[0]], fused[order[1]]);
@@ -178,6 +205,7 @@ fn two_ensembles_in_one_layer_give_what_each_gives_alone() {
         FusionRule::Product { floor: 300 },
         FusionRule::Sum,
         FusionRule::Product { floor: 0 },
+        FusionRule::Evidence,
     ];
     for case in 0..40 {
         let n = 3 + rng.below(6) as usize;
@@ -237,7 +265,7 @@ fn two_ensembles_in_one_layer_give_what_each_gives_alone() {
             // Synaptic operations: each spike's row touches every column of the joint
             // layer (zeros included, dense storage), so only the inhibition counts compare.
             assert!(sops > 0 || spikes[0] == 0);
-            if let Some(expected) = fused_reference(&readout, rule) {
+            if let Some(expected) = fused_reference(&readout, rule, |g| 40.0 + 25.0 * g as f64) {
                 assert_eq!(class, expected, "case {case}: {readout:?} under {rule:?}");
             }
         }
@@ -259,6 +287,7 @@ fn fused_class_follows_the_rule_on_controlled_scores() {
         FusionRule::Product { floor: 300 },
         FusionRule::Product { floor: 0 },
         FusionRule::Product { floor: 5000 },
+        FusionRule::Evidence,
     ] {
         let mut checked = 0;
         for _ in 0..400 {
@@ -284,6 +313,7 @@ fn fused_class_follows_the_rule_on_controlled_scores() {
                         readout,
                         classes: CLASSES as u16,
                         rule,
+                        prior: Channelwise::Uniform(1500),
                     }),
                 }))
                 .unwrap();
@@ -314,7 +344,7 @@ fn fused_class_follows_the_rule_on_controlled_scores() {
                 scores,
                 x.iter().map(|&v| 100 * i32::from(v)).collect::<Vec<_>>()
             );
-            if let Some(expected) = fused_reference(&scores, rule) {
+            if let Some(expected) = fused_reference(&scores, rule, |_| 1500.0) {
                 assert_eq!(class, expected, "{scores:?} under {rule:?}");
                 checked += 1;
             }

@@ -53,6 +53,17 @@ fn neuron(n: &Neuron<'_>) -> String {
             let rule = match f.rule {
                 FusionRule::Sum => "sum".to_string(),
                 FusionRule::Product { floor } => format!("product, floor {floor}/1000"),
+                FusionRule::Evidence => {
+                    let priors = match f.prior {
+                        Channelwise::Uniform(v) => v.to_string(),
+                        Channelwise::PerChannel(b) => b
+                            .chunks_exact(4)
+                            .map(|x| i32::from_le_bytes([x[0], x[1], x[2], x[3]]).to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    };
+                    format!("evidence, pseudo-counts per group {priors}")
+                }
             };
             let (r, c) = (readout(&f.readout), f.classes);
             format!("{r}, groups of {c} classes fused by {rule}")

@@ -399,12 +399,17 @@ enum Command {
         #[arg(long, default_value_t = multimodal::CrossConfig::default().trace_decay)]
         cross_trace_decay: f32,
         /// How the two ensembles' class scores combine into the multimodal prediction.
-        #[arg(long, value_enum, default_value_t = multimodal::Fusion::Product)]
+        #[arg(long, value_enum, default_value_t = multimodal::Fusion::Evidence)]
         fusion: multimodal::Fusion,
         /// Floor added to each class score before the product fusion takes logarithms
         /// (larger: closer to the sum).
         #[arg(long, default_value_t = multimodal::CrossConfig::default().fusion_floor)]
         fusion_floor: f32,
+        /// Pseudo-count per class of the evidence fusion, as a fraction of each ensemble's
+        /// mean total class score on training inputs (larger: an ensemble needs more
+        /// evidence to move the prediction).
+        #[arg(long, default_value_t = multimodal::CrossConfig::default().fusion_prior)]
+        fusion_prior: f32,
         /// Test pairs per FSDD test recording (300 recordings).
         #[arg(long, default_value_t = 10)]
         pairs_per_recording: usize,
@@ -1083,6 +1088,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
             cross_trace_decay,
             fusion,
             fusion_floor,
+            fusion_prior,
             pairs_per_recording,
             audio_keep,
             audio_features,
@@ -1143,6 +1149,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
                     trace_decay: cross_trace_decay,
                     fusion,
                     fusion_floor,
+                    fusion_prior,
                     ..Default::default()
                 },
                 image_epochs,

@@ -38,6 +38,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Seed of the audio ensemble's input spikes at inference (the image's is `EVAL_SEED`).
+const AUDIO_SEED: u32 = EVAL_SEED ^ 0xA0D1_0000;
+
 /// The cross-modal synapses' learning rule and strength.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CrossConfig {
@@ -63,6 +66,14 @@ pub struct CrossConfig {
     /// the other less).
     #[serde(default = "default_floor")]
     pub fusion_floor: f32,
+    /// [`Fusion::Evidence`]'s pseudo-count per class, as a fraction of the ensemble's mean
+    /// total class score on training inputs.
+    #[serde(default = "default_prior")]
+    pub fusion_prior: f32,
+}
+
+fn default_prior() -> f32 {
+    0.01
 }
 
 fn default_floor() -> f32 {
@@ -76,8 +87,13 @@ pub enum Fusion {
     Sum,
     /// Arg max of their product (logarithms added, each score plus a floor): a class that
     /// both modalities find plausible beats one that only one modality is sure of.
-    #[default]
     Product,
+    /// Arg max of the product of the two ensembles' class scores read as evidence counts,
+    /// each plus a pseudo-count (additive smoothing, `--fusion-prior` times the ensemble's
+    /// mean total score on training data): an ensemble that fired less than usual on this
+    /// input (noisy audio does) has a flatter distribution and counts less.
+    #[default]
+    Evidence,
 }
 
 impl Default for CrossConfig {
@@ -91,6 +107,7 @@ impl Default for CrossConfig {
             gain: 0.0,
             fusion: Fusion::default(),
             fusion_floor: default_floor(),
+            fusion_prior: default_prior(),
         }
     }
 }
@@ -112,6 +129,10 @@ pub struct Multimodal {
     pub pairs_seen: usize,
     /// True once both ensembles are labelled (stage 1 done).
     pub labelled: bool,
+    /// Mean total class score of the image and the audio ensemble on training inputs
+    /// (measured after labelling), the scale of [`Fusion::Evidence`]'s pseudo-counts.
+    #[serde(default)]
+    pub mean_scores: Option<[f64; 2]>,
 }
 
 /// Buffers of one paired presentation.
@@ -151,9 +172,9 @@ pub enum Mode {
     Both,
 }
 
-/// Class scores of a labelled ensemble: spike counts times the neurons' votes, normalised to
-/// sum 1 (all zeros when nothing fired).
-fn distribution(net: &Network, counts: &[u32]) -> [f64; 10] {
+/// Class scores of a labelled ensemble: spike counts times the neurons' votes (the exported
+/// readout's integers).
+fn scores(net: &Network, counts: &[u32]) -> [f64; 10] {
     let mut score = [0f64; 10];
     for (j, &c) in counts.iter().enumerate() {
         if c > 0 {
@@ -162,6 +183,11 @@ fn distribution(net: &Network, counts: &[u32]) -> [f64; 10] {
             }
         }
     }
+    score
+}
+
+/// `score` normalised to sum 1 (all zeros when nothing fired).
+fn normalised(mut score: [f64; 10]) -> [f64; 10] {
     let total: f64 = score.iter().sum();
     if total > 0.0 {
         score.iter_mut().for_each(|s| *s /= total);
@@ -169,14 +195,21 @@ fn distribution(net: &Network, counts: &[u32]) -> [f64; 10] {
     score
 }
 
-/// The multimodal class scores of two vote distributions.
-fn fuse(fusion: Fusion, floor: f32, a: &[f64; 10], b: &[f64; 10]) -> [f64; 10] {
+/// The multimodal class scores of two ensembles' scores `a` and `b`; `priors` are
+/// [`Fusion::Evidence`]'s pseudo-counts.
+fn fuse(fusion: Fusion, floor: f32, priors: [f64; 2], a: &[f64; 10], b: &[f64; 10]) -> [f64; 10] {
     let floor = f64::from(floor);
+    let (pa, pb) = (normalised(*a), normalised(*b));
+    let (ta, tb) = (a.iter().sum::<f64>(), b.iter().sum::<f64>());
     let mut out = [0f64; 10];
     for c in 0..10 {
         out[c] = match fusion {
-            Fusion::Sum => a[c] + b[c],
-            Fusion::Product => (a[c] + floor).ln() + (b[c] + floor).ln(),
+            Fusion::Sum => pa[c] + pb[c],
+            Fusion::Product => (pa[c] + floor).ln() + (pb[c] + floor).ln(),
+            Fusion::Evidence => {
+                ((a[c] + priors[0]) / (ta + 10.0 * priors[0])).ln()
+                    + ((b[c] + priors[1]) / (tb + 10.0 * priors[1])).ln()
+            }
         };
     }
     out
@@ -204,7 +237,16 @@ impl Multimodal {
             to_audio: vec![0.0; na * ni],
             pairs_seen: 0,
             labelled: false,
+            mean_scores: None,
         }
+    }
+
+    /// [`Fusion::Evidence`]'s pseudo-counts: `fusion_prior` times each ensemble's mean total
+    /// score (zero until measured).
+    fn priors(&self) -> [f64; 2] {
+        let [a, b] = self.mean_scores.unwrap_or_default();
+        let k = f64::from(self.cross.fusion_prior);
+        [k * a, k * b]
     }
 
     /// Presents an image and a recording together for the image ensemble's timesteps, with
@@ -233,7 +275,7 @@ impl Multimodal {
             v.fill(0.0);
         }
         let mut rng_image = Xorshift32::new(seed);
-        let mut rng_audio = Xorshift32::new(seed ^ 0xA0D1_0000);
+        let mut rng_audio = Xorshift32::new(seed ^ (AUDIO_SEED ^ EVAL_SEED));
         for _ in 0..self.image.cfg.timesteps {
             let (ci, ca) = if couple {
                 (Some(&s.into_image[..]), Some(&s.into_audio[..]))
@@ -286,18 +328,18 @@ impl Multimodal {
         match mode {
             Mode::Image => {
                 self.image.present(image, EVAL_SEED, false, &mut s.image);
-                arg_max(&distribution(&self.image, &s.image.counts))
+                arg_max(&scores(&self.image, &s.image.counts))
             }
             Mode::Audio => {
-                self.audio
-                    .present(audio, EVAL_SEED ^ 0xA0D1_0000, false, &mut s.audio);
-                arg_max(&distribution(&self.audio, &s.audio.counts))
+                self.audio.present(audio, AUDIO_SEED, false, &mut s.audio);
+                arg_max(&scores(&self.audio, &s.audio.counts))
             }
             Mode::Both => {
                 self.present_pair(image, audio, EVAL_SEED, true, false, s);
-                let a = distribution(&self.image, &s.image.counts);
-                let b = distribution(&self.audio, &s.audio.counts);
-                arg_max(&fuse(self.cross.fusion, self.cross.fusion_floor, &a, &b))
+                let a = scores(&self.image, &s.image.counts);
+                let b = scores(&self.audio, &s.audio.counts);
+                let x = &self.cross;
+                arg_max(&fuse(x.fusion, x.fusion_floor, self.priors(), &a, &b))
             }
         }
     }
@@ -390,7 +432,11 @@ pub fn export(mm: &Multimodal, name: &str) -> Result<Vec<u8>> {
         votes: Vec::new(),
         seen: 0,
     };
+    let priors = mm
+        .priors()
+        .map(|p| p.round().clamp(0.0, i32::MAX as f64) as i32);
     let rule = match mm.cross.fusion {
+        Fusion::Evidence => FusionRule::Evidence,
         Fusion::Sum => FusionRule::Sum,
         Fusion::Product => FusionRule::Product {
             floor: (mm.cross.fusion_floor * 1000.0).round().clamp(0.0, 65535.0) as u16,
@@ -404,7 +450,7 @@ pub fn export(mm: &Multimodal, name: &str) -> Result<Vec<u8>> {
     let head = stdp::Head {
         votes: &votes,
         outputs: 20,
-        groups: Some((group as u16, 10, rule)),
+        groups: Some((group as u16, 10, rule, priors.to_vec())),
     };
     stdp::encode_network(&net, name, shape, head)
 }
@@ -563,6 +609,21 @@ fn load(out: &Path) -> Result<Multimodal> {
     stdp::load_checkpoint(out)
 }
 
+/// Mean total class score (see [`scores`]) of `net` over the first `n` inputs of `split`,
+/// each presented as at inference.
+fn mean_score(net: &mut Network, split: &Split, n: usize, seed: u32, quiet: bool) -> f64 {
+    let progress = bar(quiet, n, "mean scores");
+    let mut s = Scratch::new(&net.cfg);
+    let mut total = 0.0;
+    for i in 0..n {
+        net.present(split.image(i), seed, false, &mut s);
+        total += scores(net, &s.counts).iter().sum::<f64>();
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    total / n.max(1) as f64
+}
+
 /// Indices of `split` grouped by class.
 fn by_class(labels: &[u8]) -> [Vec<usize>; 10] {
     let mut out: [Vec<usize>; 10] = Default::default();
@@ -657,6 +718,7 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
         mm.cross.gain = opts.cross.gain;
         mm.cross.fusion = opts.cross.fusion;
         mm.cross.fusion_floor = opts.cross.fusion_floor;
+        mm.cross.fusion_prior = opts.cross.fusion_prior;
         mm
     } else {
         Multimodal::new(opts.image.clone(), opts.audio.clone(), opts.cross.clone())
@@ -706,6 +768,20 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
             &bar(opts.quiet, audio_train.len(), "label audio"),
         );
         mm.labelled = true;
+        mm.mean_scores = None;
+        save(&mm, &opts.out)?;
+    }
+    if mm.mean_scores.is_none() {
+        let images = opts.label_samples.clamp(1, 2000).min(mnist.train.len());
+        let a = mean_score(&mut mm.image, &mnist.train, images, EVAL_SEED, opts.quiet);
+        let b = mean_score(
+            &mut mm.audio,
+            &audio_train,
+            audio_train.len(),
+            AUDIO_SEED,
+            opts.quiet,
+        );
+        mm.mean_scores = Some([a, b]);
         save(&mm, &opts.out)?;
     }
 
@@ -1012,8 +1088,8 @@ mod tests {
         a[5] = 0.1;
         b[3] = 0.45;
         b[5] = 0.55;
-        assert_eq!(arg_max(&fuse(Fusion::Sum, 1e-3, &a, &b)), 3);
-        assert_eq!(arg_max(&fuse(Fusion::Product, 1e-3, &a, &b)), 3);
+        assert_eq!(arg_max(&fuse(Fusion::Sum, 1e-3, [0.0; 2], &a, &b)), 3);
+        assert_eq!(arg_max(&fuse(Fusion::Product, 1e-3, [0.0; 2], &a, &b)), 3);
         // Image 0.6 for 1 and 0.4 for 2; audio 0.0 for 1 and 0.5 for 2: the sum picks 1,
         // the product the class both find plausible.
         let (mut a, mut b) = ([0.0; 10], [0.0; 10]);
@@ -1021,16 +1097,30 @@ mod tests {
         a[2] = 0.4;
         b[2] = 0.5;
         b[7] = 0.5;
-        assert_eq!(arg_max(&fuse(Fusion::Sum, 1e-3, &a, &b)), 2);
-        assert_eq!(arg_max(&fuse(Fusion::Product, 1e-3, &a, &b)), 2);
+        assert_eq!(arg_max(&fuse(Fusion::Sum, 1e-3, [0.0; 2], &a, &b)), 2);
+        assert_eq!(arg_max(&fuse(Fusion::Product, 1e-3, [0.0; 2], &a, &b)), 2);
         a[1] = 0.9;
         a[2] = 0.1;
-        assert_eq!(arg_max(&fuse(Fusion::Sum, 1e-3, &a, &b)), 1);
-        assert_eq!(arg_max(&fuse(Fusion::Product, 1e-3, &a, &b)), 2);
+        assert_eq!(arg_max(&fuse(Fusion::Sum, 1e-3, [0.0; 2], &a, &b)), 1);
+        assert_eq!(arg_max(&fuse(Fusion::Product, 1e-3, [0.0; 2], &a, &b)), 2);
         // A silent ensemble leaves the other's decision alone.
         let silent = [0.0; 10];
-        assert_eq!(arg_max(&fuse(Fusion::Product, 1e-3, &a, &silent)), 1);
-        assert_eq!(arg_max(&fuse(Fusion::Sum, 1e-3, &silent, &b)), 2);
+        assert_eq!(
+            arg_max(&fuse(Fusion::Product, 1e-3, [0.0; 2], &a, &silent)),
+            1
+        );
+        assert_eq!(arg_max(&fuse(Fusion::Sum, 1e-3, [0.0; 2], &silent, &b)), 2);
+
+        // Evidence: the audio ensemble sure of 7 but with a tenth of the image's evidence
+        // (raw scores) against a pseudo-count of 20 per class: the image decides; with as
+        // much evidence as the image, the audio does.
+        let (mut a, mut b) = ([0.0; 10], [0.0; 10]);
+        a[1] = 600.0;
+        a[2] = 400.0;
+        b[7] = 100.0;
+        assert_eq!(arg_max(&fuse(Fusion::Evidence, 0.0, [20.0; 2], &a, &b)), 1);
+        b[7] = 1000.0;
+        assert_eq!(arg_max(&fuse(Fusion::Evidence, 0.0, [20.0; 2], &a, &b)), 7);
     }
 
     /// A bright image and a bright "spectrogram": both ensembles fire.

@@ -5,7 +5,7 @@
 use ember_trainer::data::fsdd::{FeatureConfig, Kind};
 use ember_trainer::data::mnist::load_split;
 use ember_trainer::data::{bundled_fsdd, bundled_mnist};
-use ember_trainer::multimodal::{self, CrossConfig, Fusion, MultimodalOptions};
+use ember_trainer::multimodal::{self, CrossConfig, MultimodalOptions};
 use ember_trainer::stdp::StdpConfig;
 use std::path::Path;
 
@@ -30,10 +30,7 @@ fn options(out: &Path) -> MultimodalOptions {
         out: out.to_path_buf(),
         image,
         audio,
-        cross: CrossConfig {
-            fusion: Fusion::Product,
-            ..Default::default()
-        },
+        cross: CrossConfig::default(),
         image_epochs: 1,
         image_train_samples: None,
         audio_epochs: 20,
@@ -116,7 +113,7 @@ fn trains_fuses_reports_and_resumes() {
     let model = std::fs::read(dir.path().join("multimodal.ember")).unwrap();
     let text = ember_trainer::inspect::describe(&model).unwrap();
     assert!(text.contains("within groups of 40"), "{text}");
-    assert!(text.contains("fused by product, floor 300/1000"), "{text}");
+    assert!(text.contains("fused by evidence, pseudo-counts per group"), "{text}");
 
     // Resuming a finished run trains nothing more and measures the same.
     let again = multimodal::run(&MultimodalOptions {

@@ -82,9 +82,10 @@ pub(crate) struct Head<'v> {
     pub votes: &'v [u8],
     /// Readout outputs.
     pub outputs: u16,
-    /// `Some((neurons per group, classes per group, fusion))`: lateral inhibition stays within
-    /// each group of neurons and the readout's groups of class scores are fused.
-    pub groups: Option<(u16, u16, FusionRule)>,
+    /// `Some((neurons per group, classes per group, fusion, pseudo-count per group))`:
+    /// lateral inhibition stays within each group of neurons and the readout's groups of
+    /// class scores are fused.
+    pub groups: Option<(u16, u16, FusionRule, Vec<i32>)>,
 }
 
 /// Encodes `net` (one layer of LIF neurons, rate-coded input of `shape`) with `head`.
@@ -129,15 +130,20 @@ pub(crate) fn encode_network(
         membrane: Width::I32,
     };
     let inhibition = (cfg.inhibition * scale).round() as i32;
+    let priors: Vec<u8> = head
+        .groups
+        .iter()
+        .flat_map(|g| g.3.iter().flat_map(|p| p.to_le_bytes()))
+        .collect();
     let hidden = Layer::Dense(Dense {
         outputs: cfg.neurons as u16,
         weights: Weights { precision, storage },
-        neuron: match head.groups {
+        neuron: match &head.groups {
             None => Neuron::Lateral(Lateral { lif, inhibition }),
-            Some((group, _, _)) => Neuron::GroupLateral(GroupLateral {
+            Some((group, ..)) => Neuron::GroupLateral(GroupLateral {
                 lif,
                 inhibition,
-                group,
+                group: *group,
             }),
         },
     });
@@ -152,12 +158,13 @@ pub(crate) fn encode_network(
             precision: Precision::I8,
             storage: Storage::Dense { values: head.votes },
         },
-        neuron: match head.groups {
+        neuron: match &head.groups {
             None => Neuron::Readout(readout),
-            Some((_, classes, rule)) => Neuron::Fused(Fused {
+            Some((_, classes, rule, _)) => Neuron::Fused(Fused {
                 readout,
-                classes,
-                rule,
+                classes: *classes,
+                rule: *rule,
+                prior: Channelwise::PerChannel(&priors),
             }),
         },
     });
