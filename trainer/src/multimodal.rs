@@ -18,8 +18,14 @@
 //! 3. inference presents both inputs; the spikes of each ensemble at step t drive the other at
 //!    step t+1 through the cross-modal synapses (times `gain`; 0 by default, because the
 //!    coupling made the two votes less independent and cost accuracy, docs/results.md), and
-//!    the class is the arg max of the product (or sum, [`Fusion`]) of the two ensembles' vote
-//!    distributions, each normalised to sum 1 so that neither dominates by firing more.
+//!    the class is the arg max of the product of the two ensembles' class scores read as
+//!    evidence counts, each smoothed with a pseudo-count scaled to the ensemble's mean score
+//!    on training inputs ([`Fusion::Evidence`]; an ensemble that fires less than usual, as on
+//!    noisy audio, counts less), or of the product or sum of their normalised distributions.
+//!
+//! [`export`] writes the network as one runtime model: both ensembles side by side in one
+//! layer, lateral inhibition within each, and a fused readout that computes the same rule in
+//! integers.
 //!
 //! Robustness is measured by adding noise to one modality while the other stays clean:
 //! Gaussian noise on the pixels (standard deviation in grey levels), white noise on the
