@@ -427,9 +427,15 @@ fn fused_class(scores: &[i32], classes: usize, rule: FusionRule, prior: &Channel
     let score = |c: usize| -> u128 {
         let groups = scores.chunks_exact(classes);
         match rule {
-            // (The loader checked one non-negative prior per group.)
+            // (The loader checked one non-negative prior per group of a dense layer.)
             FusionRule::Evidence => groups.enumerate().fold(1u128, |acc, (g, s)| {
-                let factor = s[c].max(0) as u64 + prior.get(g).max(0) as u64;
+                let prior = match prior {
+                    Channelwise::Uniform(v) => *v,
+                    Channelwise::PerChannel(b) => b
+                        .get(4 * g..4 * g + 4)
+                        .map_or(0, |x| i32::from_le_bytes([x[0], x[1], x[2], x[3]])),
+                };
+                let factor = s[c].max(0) as u64 + prior.max(0) as u64;
                 acc.saturating_mul(factor as u128)
             }),
             FusionRule::Product { floor } => groups.fold(1u128, |acc, g| {

@@ -255,6 +255,10 @@ impl<'a> Model<'a> {
                     let rows = mul(mul(k, k)?, dims.c)?;
                     bound = check_synapse(li, &c.weights, rows, cols, max_act, i == 0 && direct)?;
                     let width = check_neuron(li, &c.neuron, cols, last)?;
+                    // A fused readout's groups are its outputs: a dense layer's only.
+                    if matches!(c.neuron, Neuron::Fused(_)) {
+                        return Err(Error::BadTopology);
+                    }
                     (out, Some(width))
                 }
                 Layer::AvgPool(p) | Layer::MaxPool(p) => {

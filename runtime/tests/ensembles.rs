@@ -387,3 +387,51 @@ fn groups_and_classes_that_do_not_divide_are_refused() {
         );
     }
 }
+
+#[test]
+fn a_fused_readout_must_be_dense() {
+    // A conv readout's outputs are positions x channels, not groups of classes: refused.
+    let w = [1u8; 2 * 2 * 4];
+    let mut layers = heapless::Vec::new();
+    layers
+        .push(Layer::Conv2d(Conv2d {
+            out_channels: 4,
+            kernel: 2,
+            stride: 1,
+            padding: 0,
+            weights: Weights {
+                precision: Precision::I8,
+                storage: Storage::Dense { values: &w },
+            },
+            neuron: Neuron::Fused(Fused {
+                readout: Readout {
+                    bias: Channelwise::Uniform(0),
+                    leak: Leak::ZERO,
+                    membrane: Width::I32,
+                },
+                classes: 2,
+                rule: FusionRule::Evidence,
+                prior: Channelwise::PerChannel(&[1, 0, 0, 0, 2, 0, 0, 0]),
+            }),
+        }))
+        .unwrap();
+    let desc = ModelDesc {
+        name: "conv-fused",
+        timesteps: 2,
+        input: Input {
+            shape: Shape {
+                height: 4,
+                width: 4,
+                channels: 1,
+            },
+            encoding: Encoding::Direct,
+        },
+        layers,
+    };
+    let mut bytes = vec![0u8; 4096];
+    let n = ember_runtime::encode(&desc, &mut bytes).unwrap();
+    assert!(matches!(
+        Model::from_bytes(&bytes[..n]),
+        Err(ember_runtime::Error::BadTopology)
+    ));
+}
