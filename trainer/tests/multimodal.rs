@@ -113,7 +113,10 @@ fn trains_fuses_reports_and_resumes() {
     let model = std::fs::read(dir.path().join("multimodal.ember")).unwrap();
     let text = ember_trainer::inspect::describe(&model).unwrap();
     assert!(text.contains("within groups of 40"), "{text}");
-    assert!(text.contains("fused by evidence, pseudo-counts per group"), "{text}");
+    assert!(
+        text.contains("fused by evidence, pseudo-counts per group"),
+        "{text}"
+    );
 
     // Resuming a finished run trains nothing more and measures the same.
     let again = multimodal::run(&MultimodalOptions {
