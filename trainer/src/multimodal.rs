@@ -659,28 +659,21 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
             rows: extractor.config().frames,
             cols: extractor.config().columns(),
         };
-        let train = recordings
+        let chosen = recordings
             .iter()
             .enumerate()
-            .filter(|(_, (r, _))| !r.is_test());
-        let test_set = recordings
-            .iter()
-            .enumerate()
-            .filter(|(_, (r, _))| r.is_test());
-        let chosen: Vec<_> = if test {
-            test_set.collect()
-        } else {
-            train.collect()
-        };
+            .filter(|(_, (r, _))| r.is_test() == test);
         for (a, (rec, samples)) in chosen {
             split.images.extend(features(samples));
             split.labels.push(rec.digit);
             // Multi-condition training: the same recording under white noise, seeded per
             // recording and level (the test sweep's noise has other seeds).
-            for (k, &snr) in opts.audio_augment_snr.iter().enumerate() {
-                if test {
-                    break;
-                }
+            let copies = if test {
+                &[][..]
+            } else {
+                &opts.audio_augment_snr[..]
+            };
+            for (k, &snr) in copies.iter().enumerate() {
                 let seed = 0xA06E_0000 ^ ((a as u32) << 4) ^ k as u32;
                 split
                     .images
