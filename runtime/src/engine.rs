@@ -2,8 +2,8 @@
 
 use crate::fast::{self, out_index};
 use crate::format::{
-    Channelwise, ConvGeometry, Encoding, FusionRule, Layer, Neuron, Pool, SynapseRef, Weights,
-    Width, MAX_LAYERS,
+    Channelwise, ConvGeometry, Encoding, Layer, Neuron, Pool, SynapseRef, Weights, Width,
+    MAX_LAYERS,
 };
 use crate::lif::{self, Membrane};
 use crate::model::{fuses_pool, Dims, Model, Plan, Region};
@@ -165,7 +165,7 @@ impl<'m, 'a> Engine<'m, 'a> {
             Some(SynapseRef {
                 neuron: Neuron::Fused(f),
                 ..
-            }) => fused_class(readout, f.classes as usize, f.rule, &f.prior),
+            }) => fused_class(readout, f.classes as usize, &f.prior),
             _ => {
                 let mut class = 0;
                 for (c, &v) in readout.iter().enumerate() {
@@ -419,53 +419,25 @@ impl Synapse<'_, '_> {
 }
 
 /// The class of a [`Fused`](crate::format::Fused) readout (see its docs): `scores` holds
-/// groups x `classes` values, group-major. Exact integer arithmetic, saturating (u128 holds
-/// the product of two groups' factors without saturating).
-fn fused_class(scores: &[i32], classes: usize, rule: FusionRule, prior: &Channelwise<'_>) -> usize {
+/// groups x `classes` values, group-major; the arg max over c of the product over groups of
+/// `s_gc + prior_g`, in u64, saturating (each factor is below 2^32, so two groups are exact).
+#[inline(never)]
+fn fused_class(scores: &[i32], classes: usize, prior: &Channelwise<'_>) -> usize {
     let classes = classes.max(1);
-    let total = |g: &[i32]| g.iter().map(|&v| v.max(0) as u64).sum::<u64>();
-    let score = |c: usize| -> u128 {
-        let groups = scores.chunks_exact(classes);
-        match rule {
-            // (The loader checked one non-negative prior per group of a dense layer.)
-            FusionRule::Evidence => groups.enumerate().fold(1u128, |acc, (g, s)| {
-                let prior = match prior {
-                    Channelwise::Uniform(v) => *v,
-                    Channelwise::PerChannel(b) => b
-                        .get(4 * g..4 * g + 4)
-                        .map_or(0, |x| i32::from_le_bytes([x[0], x[1], x[2], x[3]])),
-                };
-                let factor = s[c].max(0) as u64 + prior.max(0) as u64;
-                acc.saturating_mul(factor as u128)
-            }),
-            FusionRule::Product { floor } => groups.fold(1u128, |acc, g| {
-                let sum = total(g);
-                let factor = match sum {
-                    0 => 1,
-                    _ => (g[c].max(0) as u64)
-                        .saturating_mul(1000)
-                        .saturating_add(sum.saturating_mul(floor as u64)),
-                };
-                acc.saturating_mul(factor as u128)
-            }),
-            // Sum over g of s_gc / S_g, times the product of the non-zero S_g.
-            FusionRule::Sum => {
-                let sums = || scores.chunks_exact(classes).map(total);
-                let mut out = 0u128;
-                for (g, group) in groups.enumerate() {
-                    if total(group) == 0 {
-                        continue;
-                    }
-                    let others = sums()
-                        .enumerate()
-                        .filter(|&(h, s)| h != g && s > 0)
-                        .fold(1u128, |acc, (_, s)| acc.saturating_mul(s as u128));
-                    let mine = group[c].max(0) as u128;
-                    out = out.saturating_add(mine.saturating_mul(others));
-                }
-                out
-            }
-        }
+    // (The loader checked one non-negative prior per group of a dense layer.)
+    let prior = |g: usize| match prior {
+        Channelwise::Uniform(v) => *v,
+        Channelwise::PerChannel(b) => b
+            .get(4 * g..4 * g + 4)
+            .map_or(0, |x| i32::from_le_bytes([x[0], x[1], x[2], x[3]])),
+    };
+    let score = |c: usize| -> u64 {
+        scores
+            .chunks_exact(classes)
+            .enumerate()
+            .fold(1u64, |acc, (g, s)| {
+                acc.saturating_mul(s[c].max(0) as u64 + prior(g).max(0) as u64)
+            })
     };
     let mut best = (0, score(0));
     for c in 1..classes {

@@ -332,18 +332,13 @@ pub struct GroupLateral<'a> {
 }
 
 /// A readout of `groups x classes` outputs (group-major): group g's score for class c is
-/// output `g * classes + c`. Each group's non-negative scores `s` (negative ones count as 0)
-/// are read as a distribution `s_c / S` (S their sum), and the class is the arg max (first on
-/// ties) of the fused distributions, computed exactly in integers:
-/// - [`FusionRule::Sum`]: sum over g of `s_gc / S_g`;
-/// - [`FusionRule::Product`]: product over g of `s_gc / S_g + floor / 1000`;
-/// - [`FusionRule::Evidence`]: product over g of `(s_gc + prior_g) / (S_g + classes prior_g)`,
-///   each group's scores read as counts of evidence with `prior_g` pseudo-counts per class
-///   (additive smoothing): a group that saw little evidence in this inference (a noisy
-///   input that made its neurons fire less) counts less.
-///
-/// For Sum and Product a group that scored nothing (S = 0) counts as uniform. The readout
-/// values reported are the groups' raw scores.
+/// output `g * classes + c`. Each group's scores are read as counts of evidence (negative
+/// ones count as 0) smoothed with `prior_g` pseudo-counts per class, and the class is the arg
+/// max (first on ties) of the product over groups of `(s_gc + prior_g) / (S_g + classes
+/// prior_g)`, `S_g` the group's total: a group that saw little evidence in this inference
+/// (a noisy input that made its neurons fire less) counts less. Computed in integers as the
+/// product of `s_gc + prior_g` (the denominators do not depend on c), in u64, saturating:
+/// exact for two groups. The readout values reported are the groups' raw scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fused<'a> {
     /// The accumulator that produces the scores.
@@ -351,28 +346,10 @@ pub struct Fused<'a> {
     pub readout: Readout<'a>,
     /// Classes per group, at least 1, dividing the layer's output count.
     pub classes: u16,
-    /// How the groups' distributions combine.
-    pub rule: FusionRule,
-    /// [`FusionRule::Evidence`]'s pseudo-count of each group (one value per group, each at
-    /// least 0; `Uniform` for the same in every group); the other rules ignore it.
+    /// Pseudo-count of each group (one value per group, each at least 0; `Uniform` for the
+    /// same in every group).
     #[serde(borrow)]
     pub prior: Channelwise<'a>,
-}
-
-/// How the distributions of a [`Fused`] readout's groups combine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum FusionRule {
-    /// Their sum.
-    Sum,
-    /// Their product, each probability plus `floor` thousandths (so that a class one group
-    /// rules out is not ruled out by it alone).
-    Product {
-        /// Added to every probability, in thousandths.
-        floor: u16,
-    },
-    /// The product of the smoothed distributions (see [`Fused`]).
-    Evidence,
 }
 
 /// Leaky integrate-and-fire parameters, in weight units.

@@ -1,6 +1,6 @@
 //! Ensembles in one layer (`Neuron::GroupLateral`) and fused readouts (`Neuron::Fused`), the
 //! two parts of a multimodal network's model: two ensembles laid side by side in one model
-//! give exactly what each gives alone, and the fused class is the one the fusion rule's
+//! give exactly what each gives alone, and the fused class is the one the evidence fusion's
 //! definition (in floating point) picks.
 
 use ember_runtime::format::*;
@@ -61,7 +61,7 @@ fn model(
     w: &[i32],
     threshold: &[i32],
     votes: &[i32],
-    groups: Option<(u16, u16, FusionRule)>,
+    groups: Option<(u16, u16)>,
     encoding: Encoding,
 ) -> Vec<u8> {
     let (w8, th, v8): (Vec<u8>, Vec<u8>, Vec<u8>) = (
@@ -81,7 +81,7 @@ fn model(
             lif,
             inhibition: INHIBITION,
         }),
-        Some((group, _, _)) => Neuron::GroupLateral(GroupLateral {
+        Some((group, _)) => Neuron::GroupLateral(GroupLateral {
             lif,
             inhibition: INHIBITION,
             group,
@@ -112,10 +112,9 @@ fn model(
     layers.push(dense(neurons, &w8, neuron)).unwrap();
     let head = match groups {
         None => Neuron::Readout(readout),
-        Some((_, classes, rule)) => Neuron::Fused(Fused {
+        Some((_, classes)) => Neuron::Fused(Fused {
             readout,
             classes,
-            rule,
             prior: Channelwise::PerChannel(&priors),
         }),
     };
@@ -148,42 +147,20 @@ fn run(bytes: &[u8], input: &[u8]) -> (u16, Vec<i32>, Vec<u32>, u64) {
     (o.class, o.readout.to_vec(), o.spikes.to_vec(), o.sops)
 }
 
-/// The class the fusion rule's definition picks from the groups' scores, in f64; `None` when
-/// the best two are too close to call in floating point. `prior(g)`: Evidence's pseudo-count.
-fn fused_reference(scores: &[i32], rule: FusionRule, prior: impl Fn(usize) -> f64) -> Option<u16> {
-    if rule == FusionRule::Evidence {
-        let fused: Vec<f64> = (0..CLASSES)
-            .map(|c| {
-                scores
-                    .chunks(CLASSES)
-                    .enumerate()
-                    .map(|(g, s)| {
-                        let total: f64 = s.iter().map(|&v| f64::from(v.max(0))).sum();
-                        (f64::from(s[c].max(0)) + prior(g)) / (total + CLASSES as f64 * prior(g))
-                    })
-                    .product()
-            })
-            .collect();
-        return clear_best(&fused);
-    }
-    let groups: Vec<Vec<f64>> = scores
-        .chunks(CLASSES)
-        .map(|g| {
-            let g: Vec<f64> = g.iter().map(|&v| f64::from(v.max(0))).collect();
-            let sum: f64 = g.iter().sum();
-            g.iter()
-                .map(|&v| if sum > 0.0 { v / sum } else { 0.25 })
-                .collect()
-        })
-        .collect();
+/// The class the evidence fusion's definition picks from the groups' scores, in f64 (the
+/// smoothed distributions multiplied); `None` when the best two are too close to call in
+/// floating point. `prior(g)`: group g's pseudo-count.
+fn fused_reference(scores: &[i32], prior: impl Fn(usize) -> f64) -> Option<u16> {
     let fused: Vec<f64> = (0..CLASSES)
-        .map(|c| match rule {
-            FusionRule::Sum => groups.iter().map(|g| g[c]).sum(),
-            FusionRule::Product { floor } => groups
-                .iter()
-                .map(|g| g[c] + f64::from(floor) / 1000.0)
-                .product(),
-            FusionRule::Evidence => unreachable!("handled above"),
+        .map(|c| {
+            scores
+                .chunks(CLASSES)
+                .enumerate()
+                .map(|(g, s)| {
+                    let total: f64 = s.iter().map(|&v| f64::from(v.max(0))).sum();
+                    (f64::from(s[c].max(0)) + prior(g)) / (total + CLASSES as f64 * prior(g))
+                })
+                .product()
         })
         .collect();
     clear_best(&fused)
@@ -201,18 +178,11 @@ fn clear_best(fused: &[f64]) -> Option<u16> {
 fn two_ensembles_in_one_layer_give_what_each_gives_alone() {
     let mut rng = Rng(7);
     let (mut fired, mut possible) = (0u32, 0u32);
-    let rules = [
-        FusionRule::Product { floor: 300 },
-        FusionRule::Sum,
-        FusionRule::Product { floor: 0 },
-        FusionRule::Evidence,
-    ];
     for case in 0..40 {
         let n = 3 + rng.below(6) as usize;
         let (ia, ib) = (5 + rng.below(20) as usize, 5 + rng.below(20) as usize);
         let a = Ensemble::random(&mut rng, ia, n);
         let b = Ensemble::random(&mut rng, ib, n);
-        let rule = rules[case % rules.len()];
         let (m, nn) = (a.inputs + b.inputs, 2 * n);
         // Block-diagonal weights (inputs x neurons) and votes (neurons x 2 CLASSES).
         let mut w = vec![0; m * nn];
@@ -238,7 +208,7 @@ fn two_ensembles_in_one_layer_give_what_each_gives_alone() {
             &w,
             &threshold,
             &votes,
-            Some((n as u16, CLASSES as u16, rule)),
+            Some((n as u16, CLASSES as u16)),
             Encoding::Direct,
         );
         let alone = |e: &Ensemble| {
@@ -265,8 +235,8 @@ fn two_ensembles_in_one_layer_give_what_each_gives_alone() {
             // Synaptic operations: each spike's row touches every column of the joint
             // layer (zeros included, dense storage), so only the inhibition counts compare.
             assert!(sops > 0 || spikes[0] == 0);
-            if let Some(expected) = fused_reference(&readout, rule, |g| 40.0 + 25.0 * g as f64) {
-                assert_eq!(class, expected, "case {case}: {readout:?} under {rule:?}");
+            if let Some(expected) = fused_reference(&readout, |g| 40.0 + 25.0 * g as f64) {
+                assert_eq!(class, expected, "case {case}: {readout:?}");
             }
         }
     }
@@ -278,17 +248,12 @@ fn two_ensembles_in_one_layer_give_what_each_gives_alone() {
 }
 
 #[test]
-fn fused_class_follows_the_rule_on_controlled_scores() {
+fn fused_class_follows_the_definition_on_controlled_scores() {
     // A readout fed straight by the input (identity votes x 100, one step): the scores are
     // the input bytes times 100, so every score pattern can be tried.
     let mut rng = Rng(11);
-    for rule in [
-        FusionRule::Sum,
-        FusionRule::Product { floor: 300 },
-        FusionRule::Product { floor: 0 },
-        FusionRule::Product { floor: 5000 },
-        FusionRule::Evidence,
-    ] {
+    // Pseudo-counts from none to larger than most scores.
+    for prior in [0, 50, 1500, 40000] {
         let mut checked = 0;
         for _ in 0..400 {
             let groups = 1 + rng.below(3) as usize;
@@ -312,8 +277,7 @@ fn fused_class_follows_the_rule_on_controlled_scores() {
                     neuron: Neuron::Fused(Fused {
                         readout,
                         classes: CLASSES as u16,
-                        rule,
-                        prior: Channelwise::Uniform(1500),
+                        prior: Channelwise::Uniform(prior),
                     }),
                 }))
                 .unwrap();
@@ -344,14 +308,14 @@ fn fused_class_follows_the_rule_on_controlled_scores() {
                 scores,
                 x.iter().map(|&v| 100 * i32::from(v)).collect::<Vec<_>>()
             );
-            if let Some(expected) = fused_reference(&scores, rule, |_| 1500.0) {
-                assert_eq!(class, expected, "{scores:?} under {rule:?}");
+            if let Some(expected) = fused_reference(&scores, |_| f64::from(prior)) {
+                assert_eq!(class, expected, "{scores:?} with prior {prior}");
                 checked += 1;
             }
         }
         assert!(
             checked > 300,
-            "{rule:?}: only {checked} cases were clear-cut"
+            "prior {prior}: only {checked} cases were clear-cut"
         );
     }
 }
@@ -377,7 +341,7 @@ fn groups_and_classes_that_do_not_divide_are_refused() {
             &e.w,
             &e.threshold,
             &votes,
-            Some((group, classes, FusionRule::Sum)),
+            Some((group, classes)),
             Encoding::Rate { seed: 1 },
         );
         assert_eq!(
@@ -410,7 +374,6 @@ fn a_fused_readout_must_be_dense() {
                     membrane: Width::I32,
                 },
                 classes: 2,
-                rule: FusionRule::Evidence,
                 prior: Channelwise::PerChannel(&[1, 0, 0, 0, 2, 0, 0, 0]),
             }),
         }))

@@ -2,9 +2,7 @@
 
 use std::fmt::Write;
 
-use ember_runtime::format::{
-    Channelwise, FusionRule, Layer, Lif, Neuron, Readout, Storage, Weights,
-};
+use ember_runtime::format::{Channelwise, Layer, Lif, Neuron, Readout, Storage, Weights};
 use ember_runtime::Model;
 
 fn weights(w: &Weights<'_>) -> String {
@@ -50,23 +48,18 @@ fn neuron(n: &Neuron<'_>) -> String {
         ),
         Neuron::Readout(r) => readout(r),
         Neuron::Fused(f) => {
-            let rule = match f.rule {
-                FusionRule::Sum => "sum".to_string(),
-                FusionRule::Product { floor } => format!("product, floor {floor}/1000"),
-                FusionRule::Evidence => {
-                    let priors = match f.prior {
-                        Channelwise::Uniform(v) => v.to_string(),
-                        Channelwise::PerChannel(b) => b
-                            .chunks_exact(4)
-                            .map(|x| i32::from_le_bytes([x[0], x[1], x[2], x[3]]).to_string())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    };
-                    format!("evidence, pseudo-counts per group {priors}")
-                }
+            let priors = match f.prior {
+                Channelwise::Uniform(v) => v.to_string(),
+                Channelwise::PerChannel(b) => b
+                    .chunks_exact(4)
+                    .map(|x| i32::from_le_bytes([x[0], x[1], x[2], x[3]]).to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             };
             let (r, c) = (readout(&f.readout), f.classes);
-            format!("{r}, groups of {c} classes fused by {rule}")
+            format!(
+                "{r}, groups of {c} classes fused by evidence, pseudo-counts per group {priors}"
+            )
         }
     }
 }

@@ -38,7 +38,7 @@ use crate::eval::RuntimeEval;
 use crate::plot::{line_chart, Chart, Series};
 use crate::stdp::{self, bar, power_law, Network, Scratch, StdpConfig, EVAL_SEED};
 use crate::{Error, Result};
-use ember_runtime::format::{FusionRule, Shape};
+use ember_runtime::format::Shape;
 use ember_runtime::Xorshift32;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -360,15 +360,23 @@ impl Multimodal {
 ///   ensemble only ([`ember_runtime::format::GroupLateral`]); an ensemble smaller than the
 ///   other is padded with neurons that have no synapses and never fire, so the groups are equal;
 /// - a fused readout ([`ember_runtime::format::Fused`]): each ensemble's soft votes into its
-///   own 10 class scores, fused by the run's [`Fusion`] rule in exact integer arithmetic.
+///   own 10 class scores, fused by [`Fusion::Evidence`] in integer arithmetic (pseudo-counts
+///   rounded to integers).
 ///
-/// The cross-modal synapses are not exported: inference with them (`gain` > 0) is refused.
+/// The cross-modal synapses are not exported: inference with them (`gain` > 0) is refused,
+/// and so are the other fusion rules.
 /// The ensembles must share timesteps, leak, inhibition, w_max and quantization levels.
 pub fn export(mm: &Multimodal, name: &str) -> Result<Vec<u8>> {
     let (a, b) = (&mm.image.cfg, &mm.audio.cfg);
     let refuse = |why: String| Error::Mismatch {
         message: format!("cannot export the multimodal network: {why}"),
     };
+    if mm.cross.fusion != Fusion::Evidence {
+        return Err(refuse(format!(
+            "the runtime's fused readout computes evidence fusion, not {:?}",
+            mm.cross.fusion
+        )));
+    }
     if mm.cross.gain != 0.0 {
         return Err(refuse(format!(
             "the runtime model has no cross-modal synapses, but inference uses them (cross gain {})",
@@ -441,13 +449,6 @@ pub fn export(mm: &Multimodal, name: &str) -> Result<Vec<u8>> {
     let priors = mm
         .priors()
         .map(|p| p.round().clamp(0.0, i32::MAX as f64) as i32);
-    let rule = match mm.cross.fusion {
-        Fusion::Evidence => FusionRule::Evidence,
-        Fusion::Sum => FusionRule::Sum,
-        Fusion::Product => FusionRule::Product {
-            floor: (mm.cross.fusion_floor * 1000.0).round().clamp(0.0, 65535.0) as u16,
-        },
-    };
     let shape = Shape {
         height: 1,
         width: m as u16,
@@ -456,7 +457,7 @@ pub fn export(mm: &Multimodal, name: &str) -> Result<Vec<u8>> {
     let head = stdp::Head {
         votes: &votes,
         outputs: 20,
-        groups: Some((group as u16, 10, rule, priors.to_vec())),
+        groups: Some((group as u16, 10, priors.to_vec())),
     };
     stdp::encode_network(&net, name, shape, head)
 }
@@ -930,7 +931,7 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
 /// Writes `out/multimodal.ember` (see [`export`]) and the clean test pairs as
 /// `out/paired-test/t10k-*` (each input the image's pixels then the recording's features),
 /// then runs the model on them with the integer runtime. Skipped, with a warning, when
-/// inference uses the cross-modal synapses.
+/// inference uses the cross-modal synapses or a fusion rule other than evidence.
 fn export_and_run(
     mm: &Multimodal,
     opts: &MultimodalOptions,
@@ -938,10 +939,12 @@ fn export_and_run(
     features: &dyn Fn(usize) -> Vec<u8>,
     mnist: &Mnist,
 ) -> Result<Option<RuntimeEval>> {
-    if mm.cross.gain != 0.0 {
+    if mm.cross.gain != 0.0 || mm.cross.fusion != Fusion::Evidence {
         tracing::warn!(
-            "not exported: the runtime model has no cross-modal synapses (--cross-gain {})",
-            mm.cross.gain
+            "not exported: the runtime model has no cross-modal synapses (--cross-gain {}) \
+             and fuses by evidence only (--fusion {:?})",
+            mm.cross.gain,
+            mm.cross.fusion
         );
         return Ok(None);
     }

@@ -82,10 +82,10 @@ pub(crate) struct Head<'v> {
     pub votes: &'v [u8],
     /// Readout outputs.
     pub outputs: u16,
-    /// `Some((neurons per group, classes per group, fusion, pseudo-count per group))`:
-    /// lateral inhibition stays within each group of neurons and the readout's groups of
-    /// class scores are fused.
-    pub groups: Option<(u16, u16, FusionRule, Vec<i32>)>,
+    /// `Some((neurons per group, classes per group, pseudo-count per group))`: lateral
+    /// inhibition stays within each group of neurons and the readout's groups of class
+    /// scores are fused ([`Fused`]).
+    pub groups: Option<(u16, u16, Vec<i32>)>,
 }
 
 /// Encodes `net` (one layer of LIF neurons, rate-coded input of `shape`) with `head`.
@@ -133,7 +133,7 @@ pub(crate) fn encode_network(
     let priors: Vec<u8> = head
         .groups
         .iter()
-        .flat_map(|g| g.3.iter().flat_map(|p| p.to_le_bytes()))
+        .flat_map(|g| g.2.iter().flat_map(|p| p.to_le_bytes()))
         .collect();
     let hidden = Layer::Dense(Dense {
         outputs: cfg.neurons as u16,
@@ -160,10 +160,9 @@ pub(crate) fn encode_network(
         },
         neuron: match &head.groups {
             None => Neuron::Readout(readout),
-            Some((_, classes, rule, _)) => Neuron::Fused(Fused {
+            Some((_, classes, _)) => Neuron::Fused(Fused {
                 readout,
                 classes: *classes,
-                rule: *rule,
                 prior: Channelwise::PerChannel(&priors),
             }),
         },
