@@ -424,19 +424,14 @@ impl Synapse<'_, '_> {
 #[inline(never)]
 fn fused_class(scores: &[i32], classes: usize, prior: &Channelwise<'_>) -> usize {
     let classes = classes.max(1);
-    // (The loader checked one non-negative prior per group of a dense layer.)
-    let prior = |g: usize| match prior {
-        Channelwise::Uniform(v) => *v,
-        Channelwise::PerChannel(b) => b
-            .get(4 * g..4 * g + 4)
-            .map_or(0, |x| i32::from_le_bytes([x[0], x[1], x[2], x[3]])),
-    };
+    // The loader checked one non-negative prior per group (a fused readout is a dense layer,
+    // so the scores are exactly groups x classes).
     let score = |c: usize| -> u64 {
         scores
             .chunks_exact(classes)
             .enumerate()
             .fold(1u64, |acc, (g, s)| {
-                acc.saturating_mul(s[c].max(0) as u64 + prior(g).max(0) as u64)
+                acc.saturating_mul(s[c].max(0) as u64 + prior.get(g).max(0) as u64)
             })
     };
     let mut best = (0, score(0));
