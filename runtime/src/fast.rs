@@ -35,7 +35,7 @@
 
 use crate::format::{ConvGeometry, Precision, Storage, Weights};
 use crate::model::{Dims, Plan};
-use crate::weights::Unsaturated;
+use crate::weights::{AddList, ListKernel, Unsaturated};
 
 /// Whether to use the kernels shaped for Cortex-M (see the module documentation).
 const CORTEX_M: bool = cfg!(target_arch = "arm");
@@ -71,8 +71,21 @@ pub(crate) fn events(
     else {
         let rows = Unsaturated::of(weights, plan.output.c);
         return match conv {
-            Some(g) => rows_conv(&rows, g, plan.input, plan.output, window, events, mem),
-            None => rows.add_events(0, events, mem),
+            Some(g) => rows.with_list(RowsConv {
+                geometry: g,
+                inp: plan.input,
+                out: plan.output,
+                window,
+                events,
+                mem,
+            }),
+            None => {
+                let (mut nz, mut ops) = (NonZero::new(), 0);
+                for (part, first) in events.chunks(LIST).zip((0..).step_by(LIST)) {
+                    ops += rows.add_list(first, nz.fill(part), mem);
+                }
+                ops
+            }
         };
     };
     let cols = plan.output.c;
@@ -168,6 +181,7 @@ fn conv<const TUNED: bool>(
         |y: usize, ky: usize| out_index(y, ky, s, p, out.h).map(|o| o.wrapping_sub(first));
     let (mut y, mut x) = (ys.start, 0);
     let mut kys = kernel_rows(y, (k, s, p), (first, count));
+    let mut nz = NonZero::new();
     for chans in events.chunks_exact(inp.c) {
         if !TUNED {
             // Event by event, then kernel offset: the host's order (the row loops vectorise).
@@ -194,24 +208,31 @@ fn conv<const TUNED: bool>(
                     }
                 }
             }
-        } else if let active @ 1.. = chans.iter().filter(|&&v| v != 0).count() as u64 {
-            // Kernel offset by offset, the pixel's events two at a time into the same membranes.
-            for ky in kys.clone() {
-                let Some(oy) = out_row(y, ky) else {
+        } else {
+            // The pixel's non-zero events found once, then kernel offset by offset, two at a
+            // time into the same membranes.
+            for (part, c0) in chans.chunks(LIST).zip((0..).step_by(LIST)) {
+                let list = nz.fill(part);
+                if list.is_empty() {
                     continue;
-                };
-                for kx in 0..k {
-                    let Some(ox) = out_index(x, kx, s, p, out.w) else {
+                }
+                for ky in kys.clone() {
+                    let Some(oy) = out_row(y, ky) else {
                         continue;
                     };
-                    let o = (oy * out.w + ox) * out.c;
-                    let w = (ky * k + kx) * per_offset;
-                    let (Some(m), Some(rows)) = (mem.get_mut(o..o + out.c), values.get(w..)) else {
-                        continue;
-                    };
-                    let rows = chans.iter().zip(rows.chunks_exact(out.c));
-                    add_events::<TUNED>(m, rows.map(|(&v, row)| (v, row)));
-                    ops += active * out.c as u64;
+                    for kx in 0..k {
+                        let Some(ox) = out_index(x, kx, s, p, out.w) else {
+                            continue;
+                        };
+                        let o = (oy * out.w + ox) * out.c;
+                        let w = (ky * k + kx) * per_offset + c0 * out.c;
+                        let (Some(m), Some(rows)) = (mem.get_mut(o..o + out.c), values.get(w..))
+                        else {
+                            continue;
+                        };
+                        add_list(m, rows, out.c, list);
+                        ops += (list.len() * out.c) as u64;
+                    }
                 }
             }
         }
@@ -224,12 +245,37 @@ fn conv<const TUNED: bool>(
     ops
 }
 
+/// The arguments of [`rows_conv`], run with the rows' concrete type.
+struct RowsConv<'e, 'm> {
+    geometry: ConvGeometry,
+    inp: Dims,
+    out: Dims,
+    window: (usize, usize),
+    events: &'e [u8],
+    mem: &'m mut [i32],
+}
+
+impl ListKernel for RowsConv<'_, '_> {
+    fn run<R: AddList>(self, rows: &R) -> u64 {
+        let RowsConv {
+            geometry,
+            inp,
+            out,
+            window,
+            events,
+            mem,
+        } = self;
+        rows_conv(rows, geometry, inp, out, window, events, mem)
+    }
+}
+
 /// [`conv`] for the other formats (`weights::Unsaturated`), in its Cortex-M order: input
-/// pixel by input pixel, kernel offset by offset, the rows of the pixel's events into the
-/// output pixel's membranes (found once for all the pixel's events).
+/// pixel by input pixel, kernel offset by offset, the rows of the pixel's non-zero events
+/// (found once per pixel) into the output pixel's membranes. One copy per row type of
+/// [`Unsaturated::with_list`]: the Ell loops are inlined here, the others called per list.
 #[inline(never)]
-fn rows_conv(
-    rows: &Unsaturated<'_>,
+fn rows_conv<R: AddList>(
+    rows: &R,
     (k, s, p): ConvGeometry,
     inp: Dims,
     out: Dims,
@@ -244,8 +290,13 @@ fn rows_conv(
     let events = events.get(ys.start * row..ys.end * row).unwrap_or_default();
     let (mut y, mut x) = (ys.start, 0);
     let mut kys = kernel_rows(y, (k, s, p), (first, count));
+    let mut nz = NonZero::new();
     for chans in events.chunks_exact(inp.c) {
-        if chans.iter().any(|&v| v != 0) {
+        for (part, c0) in chans.chunks(LIST).zip((0..).step_by(LIST)) {
+            let list = nz.fill(part);
+            if list.is_empty() {
+                continue;
+            }
             for ky in kys.clone() {
                 let Some(oy) = out_index(y, ky, s, p, out.h) else {
                     continue;
@@ -258,7 +309,7 @@ fn rows_conv(
                     let Some(m) = mem.get_mut(o..o + out.c) else {
                         continue;
                     };
-                    ops += rows.add_events((ky * k + kx) * inp.c, chans, m);
+                    ops += rows.add_list((ky * k + kx) * inp.c + c0, list, m);
                 }
             }
         }
@@ -340,6 +391,57 @@ fn add_rows2(out: &mut [i32], (r1, v1): (&[u8], i32), (r2, v2): (&[u8], i32)) {
     for ((m, &a), &b) in tail_out.iter_mut().zip(tail_1).zip(tail_2) {
         let s = m.wrapping_add(v1.wrapping_mul(a as i8 as i32));
         *m = s.wrapping_add(v2.wrapping_mul(b as i8 as i32));
+    }
+}
+
+/// Most events [`NonZero`] gathers at once: channels of one input pixel, or inputs of a dense
+/// layer, are taken in chunks of this many.
+pub(crate) const LIST: usize = 32;
+
+/// The non-zero events among at most [`LIST`] consecutive ones, as (index from the first,
+/// value). A convolution finds them once per input pixel and then walks only them at each
+/// of the kernel's offsets, instead of testing every channel at every offset.
+pub(crate) struct NonZero {
+    list: [(u8, u8); LIST],
+    len: usize,
+}
+
+impl NonZero {
+    pub(crate) fn new() -> Self {
+        NonZero {
+            list: [(0, 0); LIST],
+            len: 0,
+        }
+    }
+
+    /// The non-zero events of `events` (its first [`LIST`]), in order.
+    #[inline(always)]
+    pub(crate) fn fill(&mut self, events: &[u8]) -> &[(u8, u8)] {
+        self.len = 0;
+        for (i, &v) in events.iter().take(LIST).enumerate() {
+            if v != 0 {
+                if let Some(slot) = self.list.get_mut(self.len) {
+                    *slot = (i as u8, v);
+                    self.len += 1;
+                }
+            }
+        }
+        self.list.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// `out[c] += v * rows[i * cols + c]` for each `(i, v)` of `list`, two events at a time
+/// ([`add_rows2`]).
+#[inline(always)]
+fn add_list(out: &mut [i32], rows: &[u8], cols: usize, list: &[(u8, u8)]) {
+    let row = |i: u8| rows.get(i as usize * cols..).unwrap_or_default();
+    let mut pairs = list.chunks_exact(2);
+    for pair in &mut pairs {
+        let ((i1, v1), (i2, v2)) = (pair[0], pair[1]);
+        add_rows2(out, (row(i1), v1 as i32), (row(i2), v2 as i32));
+    }
+    if let [(i, v)] = pairs.remainder() {
+        add_row(out, row(*i), *v as i32);
     }
 }
 
@@ -596,7 +698,10 @@ mod tests {
     fn tuned_conv_and_dense_rows_equal_plain_ones() {
         let mut r = Rand(13);
         for _ in 0..1500 {
-            let (h, w, c) = (1 + r.below(8), 1 + r.below(8), 1 + r.below(20));
+            // Now and then more channels than `NonZero` takes at once.
+            let most = if r.below(4) == 0 { 80 } else { 20 };
+            let c = 1 + r.below(most);
+            let (h, w) = (1 + r.below(8), 1 + r.below(8));
             let (k, s) = (1 + r.below(3), 1 + r.below(2));
             let p = r.below(k);
             if h + 2 * p < k || w + 2 * p < k {

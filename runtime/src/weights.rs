@@ -417,6 +417,9 @@ impl Rows for EllI16<'_> {
     }
 }
 
+/// Whether the specialised Ell loops ([`ell_rows`]) are left out (the `compact` feature).
+const COMPACT: bool = cfg!(feature = "compact");
+
 /// The rows of every format but dense int8 (which has kernels of its own there), as `fast`
 /// adds them in the steps where no addition can saturate, into 32-bit membranes. One copy of
 /// the loops for all of them, in a function that is not inlined (so that `fast`'s loops
@@ -475,68 +478,68 @@ impl<'a> Unsaturated<'a> {
         }
     }
 
-    /// Adds the rows `first + i` of the non-zero events `events[i]`, scaled by them, without
-    /// saturation into 32-bit membranes: a dense layer's events (`first` 0) or one input
-    /// pixel's through one kernel offset. Consecutive rows follow each other in the blobs,
-    /// so the loops of int8 Ell and int4 dense rows walk them without a multiplication or a
-    /// call per row. Returns the synaptic operations.
+    /// Calls `kernel` with these rows: int8 and int4 Ell rows that start on whole bytes as
+    /// an [`EllRows`] (their loop inlined into the kernel; not under `compact`), the others
+    /// as they are (one call per list, dispatched on the format).
+    pub(crate) fn with_list<K: ListKernel>(&self, kernel: K) -> u64 {
+        match *self {
+            Unsaturated::Ell(e, p @ (Precision::I8 | Precision::I4))
+                if !COMPACT && (e.per_row % 2 == 0 || (p == Precision::I8 && !e.four)) =>
+            {
+                match (p == Precision::I4, e.four) {
+                    (false, false) => kernel.run(&EllRows::<false, false>(e)),
+                    (false, true) => kernel.run(&EllRows::<false, true>(e)),
+                    (true, false) => kernel.run(&EllRows::<true, false>(e)),
+                    (true, true) => kernel.run(&EllRows::<true, true>(e)),
+                }
+            }
+            _ => kernel.run(self),
+        }
+    }
+
+    /// Adds row `first + i`, scaled by `v`, for every non-zero event `(i, v)` of `list`
+    /// (`fast::NonZero`), without saturation into 32-bit membranes: a dense layer's inputs
+    /// (`first` the chunk's first input) or one input pixel's channels through one kernel
+    /// offset. int8 Ell and int4 dense rows of an even length are walked without a call or
+    /// a branch on the format per row. Returns the synaptic operations.
     #[inline(never)]
-    pub(crate) fn add_events(&self, first: usize, events: &[u8], out: &mut [i32]) -> u64 {
+    pub(crate) fn add_list(&self, first: usize, list: &[(u8, u8)], out: &mut [i32]) -> u64 {
         let add = |m: Option<&mut i32>, v: i32, w: i32| {
             if let Some(m) = m {
                 *m += v * w;
             }
         };
-        let w8 = |b: u8| b as i8 as i32;
         let mut ops = 0u64;
-        let rows = events.iter().enumerate().filter(|(_, &v)| v != 0);
+        let rows = list.iter().map(|&(i, v)| (first + i as usize, v as i32));
         match *self {
-            Unsaturated::Ell(e, Precision::I8)
-                if e.per_row > 0 && (!e.four || e.per_row % 2 == 0) =>
+            Unsaturated::Ell(e, Precision::I8) if !COMPACT && !e.four => {
+                return ell_rows::<false, false>(e, first, list, out);
+            }
+            Unsaturated::Ell(e, p @ (Precision::I8 | Precision::I4))
+                if !COMPACT && e.per_row % 2 == 0 =>
             {
-                let n = e.per_row;
-                let values = e.values.get(first * n..).unwrap_or_default();
-                if !e.four {
-                    let idx = e.idx.get(first * n..).unwrap_or_default();
-                    let rows = idx.chunks_exact(n).zip(values.chunks_exact(n));
-                    for (&v, (ix, w)) in events.iter().zip(rows) {
-                        if v != 0 {
-                            ops += n as u64;
-                            for (&c, &b) in ix.iter().zip(w) {
-                                add(out.get_mut(c as usize), v as i32, w8(b));
-                            }
-                        }
-                    }
-                } else {
-                    // Every row starts on a whole index byte: two columns per byte.
-                    let idx = e.idx.get(first * n / 2..).unwrap_or_default();
-                    let rows = idx.chunks_exact(n / 2).zip(values.chunks_exact(n));
-                    for (&v, (ix, w)) in events.iter().zip(rows) {
-                        if v != 0 {
-                            ops += n as u64;
-                            for (&c, b) in ix.iter().zip(w.chunks_exact(2)) {
-                                add(out.get_mut((c & 0xF) as usize), v as i32, w8(b[0]));
-                                add(out.get_mut((c >> 4) as usize), v as i32, w8(b[1]));
-                            }
-                        }
-                    }
-                }
+                return match (p, e.four) {
+                    (Precision::I8, _) => ell_rows::<false, true>(e, first, list, out),
+                    (_, false) => ell_rows::<true, false>(e, first, list, out),
+                    (_, true) => ell_rows::<true, true>(e, first, list, out),
+                };
             }
             Unsaturated::Dense {
                 values,
                 cols,
                 precision: Precision::I4,
-            } if cols > 0 && cols % 2 == 0 => {
+            } if cols % 2 == 0 => {
                 // Every row starts on a whole byte: two weights per byte, low nibble first.
-                let values = values.get(first * cols / 2..).unwrap_or_default();
-                for (&v, row) in events.iter().zip(values.chunks_exact(cols / 2)) {
-                    if v != 0 {
-                        ops += cols as u64;
-                        for (m, &b) in out.chunks_exact_mut(2).zip(row) {
-                            m[0] += v as i32 * ((((b << 4) as i8) >> 4) as i32);
-                            m[1] += v as i32 * (((b as i8) >> 4) as i32);
-                        }
+                let half = cols / 2;
+                for (r, v) in rows {
+                    let Some(row) = values.get(r * half..r * half + half) else {
+                        continue;
+                    };
+                    for (m, &b) in out.chunks_exact_mut(2).zip(row) {
+                        m[0] += v * ((((b << 4) as i8) >> 4) as i32);
+                        m[1] += v * (((b as i8) >> 4) as i32);
                     }
+                    ops += cols as u64;
                 }
             }
             Unsaturated::Dense {
@@ -544,20 +547,18 @@ impl<'a> Unsaturated<'a> {
                 cols,
                 precision,
             } => {
-                for (i, &v) in rows {
-                    let r = first + i;
+                for (r, v) in rows {
                     for (m, k) in out.iter_mut().zip(r * cols..(r + 1) * cols) {
-                        *m += v as i32 * weight_at(values, precision, k);
+                        *m += v * weight_at(values, precision, k);
                     }
                     ops += cols as u64;
                 }
             }
             Unsaturated::Ell(e, p) => {
-                for (i, &v) in rows {
-                    let r = first + i;
+                for (r, v) in rows {
                     for k in r * e.per_row..(r + 1) * e.per_row {
                         let c = ell_index(e.idx, e.four, k);
-                        add(out.get_mut(c), v as i32, weight_at(e.values, p, k));
+                        add(out.get_mut(c), v, weight_at(e.values, p, k));
                     }
                     ops += e.per_row as u64;
                 }
@@ -568,12 +569,11 @@ impl<'a> Unsaturated<'a> {
                 values,
                 precision,
             } => {
-                for (i, &v) in rows {
-                    let r = first + i;
+                for (r, v) in rows {
                     let (a, b) = (u32_at(row_ptr, r), u32_at(row_ptr, r + 1));
                     for k in a..b {
                         let w = weight_at(values, precision, k);
-                        add(out.get_mut(u16_at(idx, k)), v as i32, w);
+                        add(out.get_mut(u16_at(idx, k)), v, w);
                     }
                     ops += (b - a) as u64;
                 }
@@ -581,6 +581,141 @@ impl<'a> Unsaturated<'a> {
         }
         ops
     }
+}
+
+/// [`Unsaturated::add_list`] for Ell rows read two entries at a time: int8 weights (`I4`
+/// false) or int4 weights (two per byte, low nibble first), with 8-bit column indices or 4-bit
+/// ones (`FOUR`, two per byte). Rows must start on whole bytes: an even `per_row` wherever
+/// something is packed two per byte (the caller checks). A function of its own so that its
+/// loop keeps the membranes' address in a register.
+#[inline(never)]
+fn ell_rows<const I4: bool, const FOUR: bool>(
+    e: Ell<'_>,
+    first: usize,
+    list: &[(u8, u8)],
+    out: &mut [i32],
+) -> u64 {
+    ell_list::<I4, FOUR>(e, first, list, out)
+}
+
+/// Adds the rows of a list of non-zero events (see [`Unsaturated::add_list`]).
+pub(crate) trait AddList {
+    /// Adds row `first + i`, scaled by `v`, for every `(i, v)` of `list`, without
+    /// saturation; returns the synaptic operations.
+    fn add_list(&self, first: usize, list: &[(u8, u8)], out: &mut [i32]) -> u64;
+}
+
+/// What a kernel does with an [`AddList`] of a concrete type.
+pub(crate) trait ListKernel {
+    /// Runs the kernel; returns its synaptic operations.
+    fn run<R: AddList>(self, rows: &R) -> u64;
+}
+
+/// Ell rows read two entries at a time: [`ell_rows`] called directly by the kernel that uses
+/// them, without [`Unsaturated::add_list`]'s dispatch on the format. (Inlining the loop
+/// itself into a convolution's kernel made the registers spill.)
+pub(crate) struct EllRows<'a, const I4: bool, const FOUR: bool>(Ell<'a>);
+
+impl<const I4: bool, const FOUR: bool> AddList for EllRows<'_, I4, FOUR> {
+    #[inline(always)]
+    fn add_list(&self, first: usize, list: &[(u8, u8)], out: &mut [i32]) -> u64 {
+        ell_rows::<I4, FOUR>(self.0, first, list, out)
+    }
+}
+
+impl AddList for Unsaturated<'_> {
+    #[inline(always)]
+    fn add_list(&self, first: usize, list: &[(u8, u8)], out: &mut [i32]) -> u64 {
+        Unsaturated::add_list(self, first, list, out)
+    }
+}
+
+/// The loop of [`ell_rows`].
+#[inline(always)]
+fn ell_list<const I4: bool, const FOUR: bool>(
+    e: Ell<'_>,
+    first: usize,
+    list: &[(u8, u8)],
+    out: &mut [i32],
+) -> u64 {
+    let n = e.per_row;
+    // Bytes per row of the weights and of the indices, and the blobs from row `first` on.
+    let (wn, xn) = (if I4 { n / 2 } else { n }, if FOUR { n / 2 } else { n });
+    let values = e.values.get(first * wn..).unwrap_or_default();
+    let idx = e.idx.get(first * xn..).unwrap_or_default();
+    for &(i, v) in list {
+        let (i, v) = (i as usize, v as i32);
+        let (w, ix) = (
+            values.get(i * wn..i * wn + wn),
+            idx.get(i * xn..i * xn + xn),
+        );
+        let (Some(w), Some(ix)) = (w, ix) else {
+            continue;
+        };
+        match (I4, FOUR) {
+            (false, false) => add_pairs(out, v, pairs8(w, |b| b as i8 as i32), pairs8(ix, |c| c)),
+            (false, true) => add_pairs(out, v, pairs8(w, |b| b as i8 as i32), pairs4(ix, nibbles)),
+            (true, false) => add_pairs(out, v, pairs4(w, signed_nibbles), pairs8(ix, |c| c)),
+            (true, true) => add_pairs(out, v, pairs4(w, signed_nibbles), pairs4(ix, nibbles)),
+        }
+        // An odd row of int8 weights and 8-bit indices: its last entry.
+        if let (false, false, Some(&b), Some(&c)) = (I4, FOUR, w.last(), ix.last()) {
+            if n % 2 == 1 {
+                add_pairs(
+                    out,
+                    v,
+                    [(b as i8 as i32, 0)].into_iter(),
+                    [(c, c)].into_iter(),
+                );
+            }
+        }
+    }
+    (list.len() * n) as u64
+}
+
+/// `out[c0] += v * w0; out[c1] += v * w1` for each pair of entries.
+#[inline(always)]
+fn add_pairs(
+    out: &mut [i32],
+    v: i32,
+    w: impl Iterator<Item = (i32, i32)>,
+    c: impl Iterator<Item = (u8, u8)>,
+) {
+    for ((w0, w1), (c0, c1)) in w.zip(c) {
+        if let Some(m) = out.get_mut(c0 as usize) {
+            *m += v * w0;
+        }
+        if let Some(m) = out.get_mut(c1 as usize) {
+            *m += v * w1;
+        }
+    }
+}
+
+/// Pairs of consecutive bytes, each mapped by `f`.
+#[inline(always)]
+fn pairs8<'a, T>(bytes: &'a [u8], f: impl Fn(u8) -> T + 'a) -> impl Iterator<Item = (T, T)> + 'a {
+    bytes.chunks_exact(2).map(move |c| (f(c[0]), f(c[1])))
+}
+
+/// Each byte as its two nibbles, low first, mapped by `f`.
+#[inline(always)]
+fn pairs4<'a, T>(
+    bytes: &'a [u8],
+    f: impl Fn(u8) -> (T, T) + 'a,
+) -> impl Iterator<Item = (T, T)> + 'a {
+    bytes.iter().map(move |&b| f(b))
+}
+
+/// A byte's two nibbles, low first.
+#[inline(always)]
+fn nibbles(b: u8) -> (u8, u8) {
+    (b & 0xF, b >> 4)
+}
+
+/// A byte's two nibbles as signed 4-bit numbers, low first.
+#[inline(always)]
+fn signed_nibbles(b: u8) -> (i32, i32) {
+    ((((b << 4) as i8) >> 4) as i32, ((b as i8) >> 4) as i32)
 }
 
 /// Checks every blob's length and every index of a `rows x cols` matrix, and returns the
@@ -679,4 +814,78 @@ pub(crate) fn check(w: &Weights<'_>, rows: usize, cols: usize) -> Option<u64> {
         total += if repeated { sum } else { max };
     }
     Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift32 test data.
+    struct Rand(u32);
+
+    impl Rand {
+        fn below(&mut self, n: u32) -> u32 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 17;
+            self.0 ^= self.0 << 5;
+            self.0 % n.max(1)
+        }
+    }
+
+    /// The Ell loops (`ell_rows`, or the generic one under `compact` and for odd packed rows)
+    /// against a plain loop over `ell_index` and `weight_at`, every combination of weight
+    /// precision and index width.
+    #[test]
+    fn ell_loops_equal_a_plain_loop() {
+        let mut r = Rand(5);
+        for case in 0..4000 {
+            let (four, precision) = [
+                (false, Precision::I8),
+                (true, Precision::I8),
+                (false, Precision::I4),
+                (true, Precision::I4),
+            ][case % 4];
+            let cols = 1 + r.below(if four { 16 } else { 40 }) as usize;
+            let (rows, per_row) = (1 + r.below(40) as usize, r.below(9) as usize);
+            let n = rows * per_row;
+            let idx_len = if four { n.div_ceil(2) } else { n };
+            let idx: Vec<u8> = (0..idx_len)
+                .map(|_| {
+                    let (a, b) = (r.below(cols as u32) as u8, r.below(cols as u32) as u8);
+                    if four {
+                        a | b << 4
+                    } else {
+                        a
+                    }
+                })
+                .collect();
+            let values: Vec<u8> = (0..precision.bytes_for(n).unwrap())
+                .map(|_| r.below(256) as u8)
+                .collect();
+            let first = r.below(rows as u32) as usize;
+            let list: Vec<(u8, u8)> = (0..r.below(12))
+                .map(|_| (r.below((rows - first) as u32) as u8, 1 + r.below(255) as u8))
+                .collect();
+            let e = Ell {
+                per_row,
+                four,
+                idx: &idx,
+                values: &values,
+            };
+            let mut want: Vec<i32> = (0..cols).map(|_| r.below(2001) as i32 - 1000).collect();
+            let mut got = want.clone();
+            let ops = Unsaturated::Ell(e, precision).add_list(first, &list, &mut got);
+            for &(i, v) in &list {
+                let row = first + i as usize;
+                for k in row * per_row..(row + 1) * per_row {
+                    want[ell_index(&idx, four, k)] += v as i32 * weight_at(&values, precision, k);
+                }
+            }
+            assert_eq!(
+                (ops, got),
+                ((list.len() * per_row) as u64, want),
+                "case {case}: {precision:?} four {four} rows {rows} per row {per_row} cols {cols}"
+            );
+        }
+    }
 }
