@@ -35,7 +35,7 @@
 
 use crate::format::{ConvGeometry, Precision, Storage, Weights};
 use crate::model::{Dims, Plan};
-use crate::weights::{AddList, ListKernel, Unsaturated};
+use crate::weights::{AddList, ListKernel, Unsaturated, COMPACT};
 
 /// Whether to use the kernels shaped for Cortex-M (see the module documentation).
 const CORTEX_M: bool = cfg!(target_arch = "arm");
@@ -414,19 +414,40 @@ impl NonZero {
         }
     }
 
-    /// The non-zero events of `events` (its first [`LIST`]), in order.
-    #[inline(always)]
+    /// The non-zero events of `events` (its first [`LIST`]), in order. Not inlined: its loops
+    /// would take registers from the kernels' own.
+    #[inline(never)]
     pub(crate) fn fill(&mut self, events: &[u8]) -> &[(u8, u8)] {
         self.len = 0;
-        for (i, &v) in events.iter().take(LIST).enumerate() {
-            if v != 0 {
-                if let Some(slot) = self.list.get_mut(self.len) {
-                    *slot = (i as u8, v);
-                    self.len += 1;
+        let events = events.get(..LIST).unwrap_or(events);
+        // Four events per word: most words of a sparse map are zero and cost one test.
+        if COMPACT {
+            // The smallest code: one test per event.
+            self.push(0, events);
+        } else {
+            // Four events per word: most words of a sparse map are zero and cost one test.
+            let mut words = events.chunks_exact(4);
+            let mut at = 0;
+            for w in &mut words {
+                if u32::from_le_bytes([w[0], w[1], w[2], w[3]]) != 0 {
+                    self.push(at, w);
                 }
+                at += 4;
             }
+            self.push(at, words.remainder());
         }
         self.list.get(..self.len).unwrap_or_default()
+    }
+
+    /// Appends the non-zero events of `events`, the first at index `at`.
+    #[inline(always)]
+    fn push(&mut self, at: usize, events: &[u8]) {
+        for (i, &v) in events.iter().enumerate() {
+            if let (true, Some(slot)) = (v != 0, self.list.get_mut(self.len)) {
+                *slot = ((at + i) as u8, v);
+                self.len += 1;
+            }
+        }
     }
 }
 

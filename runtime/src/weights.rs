@@ -417,8 +417,9 @@ impl Rows for EllI16<'_> {
     }
 }
 
-/// Whether the specialised Ell loops ([`ell_rows`]) are left out (the `compact` feature).
-const COMPACT: bool = cfg!(feature = "compact");
+/// Whether the specialised Ell loops ([`ell_rows`]) and other code that only saves
+/// instructions are left out (the `compact` feature).
+pub(crate) const COMPACT: bool = cfg!(feature = "compact");
 
 /// The rows of every format but dense int8 (which has kernels of its own there), as `fast`
 /// adds them in the steps where no addition can saturate, into 32-bit membranes. One copy of
