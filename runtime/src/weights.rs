@@ -484,9 +484,7 @@ impl<'a> Unsaturated<'a> {
     /// as they are (one call per list, dispatched on the format).
     pub(crate) fn with_list<K: ListKernel>(&self, kernel: K) -> u64 {
         match *self {
-            Unsaturated::Ell(e, p @ (Precision::I8 | Precision::I4))
-                if !COMPACT && (e.per_row % 2 == 0 || (p == Precision::I8 && !e.four)) =>
-            {
+            Unsaturated::Ell(e, p @ (Precision::I8 | Precision::I4)) if !COMPACT => {
                 match (p == Precision::I4, e.four) {
                     (false, false) => kernel.run(&EllRows::<false, false>(e)),
                     (false, true) => kernel.run(&EllRows::<false, true>(e)),
@@ -513,14 +511,10 @@ impl<'a> Unsaturated<'a> {
         let mut ops = 0u64;
         let rows = list.iter().map(|&(i, v)| (first + i as usize, v as i32));
         match *self {
-            Unsaturated::Ell(e, Precision::I8) if !COMPACT && !e.four => {
-                return ell_rows::<false, false>(e, first, list, out);
-            }
-            Unsaturated::Ell(e, p @ (Precision::I8 | Precision::I4))
-                if !COMPACT && e.per_row % 2 == 0 =>
-            {
+            Unsaturated::Ell(e, p @ (Precision::I8 | Precision::I4)) if !COMPACT => {
                 return match (p, e.four) {
-                    (Precision::I8, _) => ell_rows::<false, true>(e, first, list, out),
+                    (Precision::I8, false) => ell_rows::<false, false>(e, first, list, out),
+                    (Precision::I8, true) => ell_rows::<false, true>(e, first, list, out),
                     (_, false) => ell_rows::<true, false>(e, first, list, out),
                     (_, true) => ell_rows::<true, true>(e, first, list, out),
                 };
@@ -640,8 +634,27 @@ fn ell_list<const I4: bool, const FOUR: bool>(
     out: &mut [i32],
 ) -> u64 {
     let n = e.per_row;
-    // Bytes per row of the weights and of the indices, and the blobs from row `first` on.
+    let ops = (list.len() * n) as u64;
+    if (I4 || FOUR) && n % 2 == 1 {
+        // Packed rows of an odd length start in the middle of a byte every other row: entry
+        // by entry (the formats are still known at compile time).
+        for &(i, v) in list {
+            let (r, v) = (first + i as usize, v as i32);
+            for k in r * n..(r + 1) * n {
+                let w = match I4 {
+                    true => nibble(e.values, k),
+                    false => e.values.get(k).map_or(0, |&b| b as i8 as i32),
+                };
+                if let Some(m) = out.get_mut(ell_index(e.idx, FOUR, k)) {
+                    *m += v * w;
+                }
+            }
+        }
+        return ops;
+    }
+    // Bytes per row of the weights and of the indices.
     let (wn, xn) = (if I4 { n / 2 } else { n }, if FOUR { n / 2 } else { n });
+    // The blobs from row `first` on.
     let values = e.values.get(first * wn..).unwrap_or_default();
     let idx = e.idx.get(first * xn..).unwrap_or_default();
     for &(i, v) in list {
@@ -671,7 +684,7 @@ fn ell_list<const I4: bool, const FOUR: bool>(
             }
         }
     }
-    (list.len() * n) as u64
+    ops
 }
 
 /// `out[c0] += v * w0; out[c1] += v * w1` for each pair of entries.
