@@ -325,9 +325,18 @@ impl Synapse<'_, '_> {
         let (leak, bias, _) = neuron.common();
         let (sops, macs) = match self.drive {
             Drive::Current(cur) => {
-                lif::leak_and_bias::<M, false>(mem, channels, leak, bias);
-                for (m, &c) in mem.iter_mut().zip(cur) {
-                    *m = m.add(c);
+                match M::as_i32(mem) {
+                    // One pass instead of two (not under `compact`: the two-pass code stays
+                    // for 16-bit membranes anyway).
+                    Some(mem) if !weights::COMPACT && mem.len() == cur.len() => {
+                        lif::leak_bias_current(mem, channels, leak, bias, cur);
+                    }
+                    _ => {
+                        lif::leak_and_bias::<M, false>(mem, channels, leak, bias);
+                        for (m, &c) in mem.iter_mut().zip(cur) {
+                            *m = m.add(c);
+                        }
+                    }
                 }
                 (0, 0)
             }

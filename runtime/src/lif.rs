@@ -129,6 +129,42 @@ pub(crate) fn leak_and_bias<M: Membrane, const PEAK: bool>(
     }
 }
 
+/// Steps 1 to 3 of 32-bit neurons driven by a kept current (a direct-input layer's, the same
+/// at every timestep): leak, bias and `cur` in one pass over the membranes, the additions in
+/// the order of [`leak_and_bias`] followed by adding the current.
+#[inline(never)]
+pub(crate) fn leak_bias_current(
+    mem: &mut [i32],
+    channels: usize,
+    l: Leak,
+    bias: &Channelwise<'_>,
+    cur: &[i32],
+) {
+    let leaky = l != Leak::NONE;
+    let update = |m: &mut i32, b: i32, c: i32| {
+        let u = if leaky { leak(*m, l) } else { *m };
+        *m = u.saturating_add(b).saturating_add(c);
+    };
+    match *bias {
+        Channelwise::Uniform(b) => {
+            for (m, &c) in mem.iter_mut().zip(cur) {
+                update(m, b, c);
+            }
+        }
+        // The loader checked that `bytes` holds one i32 per channel.
+        Channelwise::PerChannel(bytes) => {
+            let pixels = mem
+                .chunks_exact_mut(channels)
+                .zip(cur.chunks_exact(channels));
+            for (px, cs) in pixels {
+                for ((m, b), &c) in px.iter_mut().zip(bytes.chunks_exact(4)).zip(cs) {
+                    update(m, i32::from_le_bytes([b[0], b[1], b[2], b[3]]), c);
+                }
+            }
+        }
+    }
+}
+
 /// Step 4 for LIF neurons: writes 1/0 spikes into `out` and returns the number of spikes.
 pub(crate) fn fire<M: Membrane>(
     mem: &mut [M],
