@@ -369,29 +369,28 @@ fn add_row(out: &mut [i32], row: &[u8], v: i32) {
 /// not unrolled when the firmware is optimised for size).
 fn add_rows2(out: &mut [i32], (r1, v1): (&[u8], i32), (r2, v2): (&[u8], i32)) {
     let n = out.len().min(r1.len()).min(r2.len());
-    let (Some(out), Some(r1), Some(r2)) = (out.get_mut(..n), r1.get(..n), r2.get(..n)) else {
-        return;
-    };
-    let x = |m: i32, a: u8, b: u8| {
-        let s = m.wrapping_add(v1.wrapping_mul(a as i8 as i32));
-        s.wrapping_add(v2.wrapping_mul(b as i8 as i32))
-    };
     let whole = n / 4 * 4;
-    let rows = r1.chunks_exact(4).zip(r2.chunks_exact(4));
-    for (m, (a, b)) in out.chunks_exact_mut(4).zip(rows) {
-        let y = [m[0], m[1], m[2], m[3]];
-        m.copy_from_slice(&[
-            x(y[0], a[0], b[0]),
-            x(y[1], a[1], b[1]),
-            x(y[2], a[2], b[2]),
-            x(y[3], a[3], b[3]),
-        ]);
-    }
-    if whole < n || COMPACT {
-        let tail = out.iter_mut().zip(r1.iter().zip(r2)).skip(whole);
-        for (m, (&a, &b)) in tail {
-            *m = x(*m, a, b);
+    let (mut out, tail_out) = out[..n].split_at_mut(whole);
+    let (mut r1, tail_1) = r1[..n].split_at(whole);
+    let (mut r2, tail_2) = r2[..n].split_at(whole);
+    while out.len() >= 4 && r1.len() >= 4 && r2.len() >= 4 {
+        let (m, rest_out) = core::mem::take(&mut out).split_at_mut(4);
+        let ((a, rest_1), (b, rest_2)) = (r1.split_at(4), r2.split_at(4));
+        let m = <&mut [i32; 4]>::try_from(m);
+        let (a, b) = (<&[u8; 4]>::try_from(a), <&[u8; 4]>::try_from(b));
+        if let (Ok(m), Ok(a), Ok(b)) = (m, a, b) {
+            let x = *m;
+            let y = |i: usize| {
+                let s = x[i].wrapping_add(v1.wrapping_mul(a[i] as i8 as i32));
+                s.wrapping_add(v2.wrapping_mul(b[i] as i8 as i32))
+            };
+            *m = [y(0), y(1), y(2), y(3)];
         }
+        (out, r1, r2) = (rest_out, rest_1, rest_2);
+    }
+    for ((m, &a), &b) in tail_out.iter_mut().zip(tail_1).zip(tail_2) {
+        let s = m.wrapping_add(v1.wrapping_mul(a as i8 as i32));
+        *m = s.wrapping_add(v2.wrapping_mul(b as i8 as i32));
     }
 }
 
