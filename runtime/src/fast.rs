@@ -226,8 +226,7 @@ fn conv<const TUNED: bool>(
                         };
                         let o = (oy * out.w + ox) * out.c;
                         let w = (ky * k + kx) * per_offset + c0 * out.c;
-                        let (Some(m), Some(rows)) = (mem.get_mut(o..o + out.c), values.get(w..))
-                        else {
+                        let (Some(m), Some(rows)) = (span(mem, o, out.c), values.get(w..)) else {
                             continue;
                         };
                         add_list(m, rows, out.c, list);
@@ -306,7 +305,7 @@ fn rows_conv<R: AddList>(
                         continue;
                     };
                     let o = (oy.wrapping_sub(first) * out.w + ox) * out.c;
-                    let Some(m) = mem.get_mut(o..o + out.c) else {
+                    let Some(m) = span(mem, o, out.c) else {
                         continue;
                     };
                     ops += rows.add_list((ky * k + kx) * inp.c + c0, list, m);
@@ -320,6 +319,12 @@ fn rows_conv<R: AddList>(
         }
     }
     ops
+}
+
+/// `mem[o..o + n]`, found without the overflow check that the range `o..o + n` costs.
+#[inline(always)]
+fn span(mem: &mut [i32], o: usize, n: usize) -> Option<&mut [i32]> {
+    mem.get_mut(o..).and_then(|m| m.get_mut(..n))
 }
 
 /// The output coordinate that input coordinate `i` reaches through kernel offset `kk`.
