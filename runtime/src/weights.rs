@@ -527,7 +527,7 @@ impl<'a> Unsaturated<'a> {
                 // Every row starts on a whole byte: two weights per byte, low nibble first.
                 let half = cols / 2;
                 for (r, v) in rows {
-                    let Some(row) = values.get(r * half..).and_then(|v| v.get(..half)) else {
+                    let Some(row) = values.get(r * half..r * half + half) else {
                         continue;
                     };
                     for (m, &b) in out.chunks_exact_mut(2).zip(row) {
@@ -659,8 +659,10 @@ fn ell_list<const I4: bool, const FOUR: bool>(
     let idx = e.idx.get(first * xn..).unwrap_or_default();
     for &(i, v) in list {
         let (i, v) = (i as usize, v as i32);
-        let w = values.get(i * wn..).and_then(|w| w.get(..wn));
-        let ix = idx.get(i * xn..).and_then(|x| x.get(..xn));
+        let (w, ix) = (
+            values.get(i * wn..i * wn + wn),
+            idx.get(i * xn..i * xn + xn),
+        );
         let (Some(w), Some(ix)) = (w, ix) else {
             continue;
         };
