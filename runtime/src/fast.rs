@@ -15,10 +15,12 @@
 //!   [`dense_windows`]: it scans the events once per window of 10 outputs and keeps the
 //!   window's ten sums in five registers for the whole timestep, then adds them to the
 //!   membranes once. Per event that is two word loads and a halfword load for ten weights;
-//! - every other format (int4 and int16 weights, CSR, Ell) adds, per input pixel and kernel
-//!   offset (or once for a dense layer), the rows of all the non-zero events in one call
-//!   (`weights::Unsaturated::add_events`; int8 Ell and int4 dense rows are walked without a
-//!   multiplication per row); the same on every target.
+//! - every other format (int4 and int16 weights, CSR, Ell) finds an input pixel's non-zero
+//!   events once ([`NonZero`]; a dense layer's, 32 inputs at a time) and adds their rows, per
+//!   kernel offset, in one call: int8 and int4 Ell rows through loops of their own
+//!   (`weights::ell_rows`, called directly from a copy of [`rows_conv`] per Ell variant), the
+//!   others through `weights::Unsaturated::add_list`; the same on every target. Under the
+//!   `compact` feature every format takes the second way.
 //!
 //! Other targets (the host) add each event's row in plain loops, which their compilers
 //! vectorise better ([`add_row_plain`]). Both give the same results: the unit tests at the end
@@ -271,7 +273,8 @@ impl ListKernel for RowsConv<'_, '_> {
 /// [`conv`] for the other formats (`weights::Unsaturated`), in its Cortex-M order: input
 /// pixel by input pixel, kernel offset by offset, the rows of the pixel's non-zero events
 /// (found once per pixel) into the output pixel's membranes. One copy per row type of
-/// [`Unsaturated::with_list`]: the Ell loops are inlined here, the others called per list.
+/// [`Unsaturated::with_list`]: Ell rows call their loop (`weights::ell_rows`) directly, the
+/// others go through `Unsaturated::add_list`, which dispatches on the format.
 #[inline(never)]
 fn rows_conv<R: AddList>(
     rows: &R,
@@ -425,7 +428,6 @@ impl NonZero {
     pub(crate) fn fill(&mut self, events: &[u8]) -> &[(u8, u8)] {
         self.len = 0;
         let events = events.get(..LIST).unwrap_or(events);
-        // Four events per word: most words of a sparse map are zero and cost one test.
         if COMPACT {
             // The smallest code: one test per event.
             self.push(0, events);

@@ -479,9 +479,9 @@ impl<'a> Unsaturated<'a> {
         }
     }
 
-    /// Calls `kernel` with these rows: int8 and int4 Ell rows that start on whole bytes as
-    /// an [`EllRows`] (their loop inlined into the kernel; not under `compact`), the others
-    /// as they are (one call per list, dispatched on the format).
+    /// Calls `kernel` with these rows: int8 and int4 Ell rows as an [`EllRows`] (the kernel
+    /// calls their loop directly; not under `compact`), the others as they are (one call per
+    /// list, dispatched on the format).
     pub(crate) fn with_list<K: ListKernel>(&self, kernel: K) -> u64 {
         match *self {
             Unsaturated::Ell(e, p @ (Precision::I8 | Precision::I4)) if !COMPACT => {
@@ -499,8 +499,9 @@ impl<'a> Unsaturated<'a> {
     /// Adds row `first + i`, scaled by `v`, for every non-zero event `(i, v)` of `list`
     /// (`fast::NonZero`), without saturation into 32-bit membranes: a dense layer's inputs
     /// (`first` the chunk's first input) or one input pixel's channels through one kernel
-    /// offset. int8 Ell and int4 dense rows of an even length are walked without a call or
-    /// a branch on the format per row. Returns the synaptic operations.
+    /// offset. int8 and int4 Ell rows go to [`ell_rows`] (not under `compact`), int4 dense
+    /// rows of an even length have a loop of their own, the others read each entry through
+    /// [`weight_at`]. Returns the synaptic operations.
     #[inline(never)]
     pub(crate) fn add_list(&self, first: usize, list: &[(u8, u8)], out: &mut [i32]) -> u64 {
         let add = |m: Option<&mut i32>, v: i32, w: i32| {
@@ -578,11 +579,11 @@ impl<'a> Unsaturated<'a> {
     }
 }
 
-/// [`Unsaturated::add_list`] for Ell rows read two entries at a time: int8 weights (`I4`
-/// false) or int4 weights (two per byte, low nibble first), with 8-bit column indices or 4-bit
-/// ones (`FOUR`, two per byte). Rows must start on whole bytes: an even `per_row` wherever
-/// something is packed two per byte (the caller checks). A function of its own so that its
-/// loop keeps the membranes' address in a register.
+/// [`Unsaturated::add_list`] for Ell rows: int8 weights (`I4` false) or int4 weights (two per
+/// byte, low nibble first), with 8-bit column indices or 4-bit ones (`FOUR`, two per byte),
+/// read two entries at a time (entry by entry when packed rows have an odd length and so
+/// start mid-byte every other row). A function of its own so that its loop keeps the
+/// membranes' address in a register.
 #[inline(never)]
 fn ell_rows<const I4: bool, const FOUR: bool>(
     e: Ell<'_>,
