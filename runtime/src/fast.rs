@@ -641,14 +641,14 @@ fn scan<const ONE: bool>(region: &[u8], stride: usize, events: &[u8]) -> [u32; 5
 /// The Cortex-M kernels against the plain ones, on every target (the host runs the plain ones
 /// in the engine, so the proptests of `tests/kernels.rs` do not reach these there).
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// xorshift32 test data.
-    struct Rand(u32);
+    /// xorshift32 test data (also used by the tests of `weights`).
+    pub(crate) struct Rand(pub(crate) u32);
 
     impl Rand {
-        fn below(&mut self, n: u32) -> u32 {
+        pub(crate) fn below(&mut self, n: u32) -> u32 {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 17;
             self.0 ^= self.0 << 5;

@@ -834,20 +834,9 @@ pub(crate) fn check(w: &Weights<'_>, rows: usize, cols: usize) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fast::tests::Rand;
 
-    /// xorshift32 test data.
-    struct Rand(u32);
-
-    impl Rand {
-        fn below(&mut self, n: u32) -> u32 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 17;
-            self.0 ^= self.0 << 5;
-            self.0 % n.max(1)
-        }
-    }
-
-    /// The Ell loops (`ell_rows`, or the generic one under `compact` and for odd packed rows)
+    /// The Ell loops (`ell_rows`, or the generic one under `compact`)
     /// against a plain loop over `ell_index` and `weight_at`, every combination of weight
     /// precision and index width.
     #[test]
