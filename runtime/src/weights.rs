@@ -579,21 +579,6 @@ impl<'a> Unsaturated<'a> {
     }
 }
 
-/// [`Unsaturated::add_list`] for Ell rows: int8 weights (`I4` false) or int4 weights (two per
-/// byte, low nibble first), with 8-bit column indices or 4-bit ones (`FOUR`, two per byte),
-/// read two entries at a time (entry by entry when packed rows have an odd length and so
-/// start mid-byte every other row). A function of its own so that its loop keeps the
-/// membranes' address in a register.
-#[inline(never)]
-fn ell_rows<const I4: bool, const FOUR: bool>(
-    e: Ell<'_>,
-    first: usize,
-    list: &[(u8, u8)],
-    out: &mut [i32],
-) -> u64 {
-    ell_list::<I4, FOUR>(e, first, list, out)
-}
-
 /// Adds the rows of a list of non-zero events (see [`Unsaturated::add_list`]).
 pub(crate) trait AddList {
     /// Adds row `first + i`, scaled by `v`, for every `(i, v)` of `list`, without
@@ -626,9 +611,13 @@ impl AddList for Unsaturated<'_> {
     }
 }
 
-/// The loop of [`ell_rows`].
-#[inline(always)]
-fn ell_list<const I4: bool, const FOUR: bool>(
+/// [`Unsaturated::add_list`] for Ell rows: int8 weights (`I4` false) or int4 weights (two per
+/// byte, low nibble first), with 8-bit column indices or 4-bit ones (`FOUR`, two per byte),
+/// read two entries at a time (entry by entry when packed rows have an odd length and so
+/// start mid-byte every other row). A function of its own so that its loop keeps the
+/// membranes' address in a register.
+#[inline(never)]
+fn ell_rows<const I4: bool, const FOUR: bool>(
     e: Ell<'_>,
     first: usize,
     list: &[(u8, u8)],
