@@ -64,6 +64,17 @@ pub fn train(recipe: &Recipe, opts: &Options, out: &Path, model_name: &str) -> R
         }
         None => Net::init(recipe)?,
     };
+    // Distillation's teacher: the network training starts from, frozen.
+    let teacher = match (&opts.init, recipe.train.distill > 0.0) {
+        (Some(path), true) => Some(Net::load(recipe, path)?),
+        (None, true) => {
+            return Err(Error::Recipe {
+                path: recipe.path.clone(),
+                message: "train.distill needs a teacher: start from trained weights with `ember train --init CHECKPOINT`".into(),
+            })
+        }
+        (_, false) => None,
+    };
     tracing::info!(recipe = %recipe.path.display(), samples = data.train.len(), epochs, "training the ANN");
     let start = Instant::now();
     let ckpt = Some(crate::train::Checkpoints {
@@ -76,9 +87,16 @@ pub fn train(recipe: &Recipe, opts: &Options, out: &Path, model_name: &str) -> R
         Some(d) => {
             let mut ann = data.train.clone();
             ann.truncate(ann.len() - crate::diet::holdout(d, ann.len()));
-            crate::train::train_with(&net, &ann, epochs, opts.progress, ckpt)?
+            crate::train::train_with(&net, &ann, epochs, opts.progress, ckpt, teacher.as_ref())?
         }
-        None => crate::train::train_with(&net, &data.train, epochs, opts.progress, ckpt)?,
+        None => crate::train::train_with(
+            &net,
+            &data.train,
+            epochs,
+            opts.progress,
+            ckpt,
+            teacher.as_ref(),
+        )?,
     };
     let train_seconds = start.elapsed().as_secs_f64();
     tracing::info!(seconds = train_seconds, "training done");

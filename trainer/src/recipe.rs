@@ -122,6 +122,20 @@ pub struct TrainSpec {
     /// pixels in each direction (zero fill). 0 (default) = off.
     #[serde(default)]
     pub shift: usize,
+    /// Knowledge distillation from the `--init` network (Hinton et al.): the loss is
+    /// `(1 - distill) * cross-entropy + distill * T^2 * KL(teacher || student)` on the
+    /// logits softened by `distill_temperature` T, with the teacher frozen at the weights
+    /// training started from. Useful when fine-tuning a dense network into a pruned or
+    /// quantized one. 0 (default) = off; needs `ember train --init`.
+    #[serde(default)]
+    pub distill: f64,
+    /// Temperature T of the distillation's softened logits (default 4).
+    #[serde(default = "default_distill_temperature")]
+    pub distill_temperature: f64,
+}
+
+fn default_distill_temperature() -> f64 {
+    4.0
 }
 
 impl Default for TrainSpec {
@@ -133,6 +147,8 @@ impl Default for TrainSpec {
             seed: 1,
             schedule: Schedule::Constant,
             shift: 0,
+            distill: 0.0,
+            distill_temperature: default_distill_temperature(),
         }
     }
 }
@@ -324,6 +340,12 @@ impl Recipe {
         }
         if self.convert.calibration_timesteps == Some(0) {
             return Err(self.err("convert.calibration_timesteps must be positive"));
+        }
+        if !(0.0..=1.0).contains(&t.distill) {
+            return Err(self.err("train.distill must be between 0 and 1"));
+        }
+        if t.distill_temperature.is_nan() || t.distill_temperature <= 0.0 {
+            return Err(self.err("train.distill_temperature must be above 0"));
         }
         if t.shift >= self.input[0].min(self.input[1]) {
             return Err(self.err("train.shift must be smaller than the image"));

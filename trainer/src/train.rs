@@ -198,19 +198,40 @@ pub fn shifted(img: &[u8], [h, w, c]: [usize; 3], dy: isize, dx: isize) -> Vec<u
 
 /// Trains `net` on `data` for `epochs` passes (Adam, no weight decay), without checkpoints.
 pub fn train(net: &Net, data: &Split, epochs: usize, show: bool) -> Result<TrainStats> {
-    train_with(net, data, epochs, show, None)
+    train_with(net, data, epochs, show, None, None)
+}
+
+/// The distillation loss `T^2 * KL(softmax(teacher / T) || softmax(student / T))`, averaged
+/// over the batch (Hinton et al., 2015); `teacher` is not differentiated.
+pub fn distill_loss(student: &Tensor, teacher: &Tensor, temperature: f64) -> Result<Tensor> {
+    use candle_core::D;
+    let ctx = "distillation loss";
+    let t = teacher.detach();
+    let log_pt = candle_nn::ops::log_softmax(&(t / temperature).ctx(ctx)?, D::Minus1).ctx(ctx)?;
+    let log_ps =
+        candle_nn::ops::log_softmax(&(student / temperature).ctx(ctx)?, D::Minus1).ctx(ctx)?;
+    let kl = (log_pt.exp().ctx(ctx)? * (log_pt - log_ps).ctx(ctx)?)
+        .ctx(ctx)?
+        .sum(D::Minus1)
+        .ctx(ctx)?
+        .mean_all()
+        .ctx(ctx)?;
+    (kl * (temperature * temperature)).ctx(ctx)
 }
 
 /// Trains `net` on `data` for `epochs` passes with the recipe's learning rate, schedule and
 /// augmentation. With `ckpt`, writes the weights, the optimiser state and the epoch count
 /// into `ckpt.dir` after every epoch (each file atomically), and with `ckpt.resume` starts
-/// from them: the result is the same as an uninterrupted run.
+/// from them: the result is the same as an uninterrupted run. With `teacher` and the
+/// recipe's `train.distill` above 0, the loss mixes in [`distill_loss`] against the
+/// teacher's logits on the same (augmented) batch.
 pub fn train_with(
     net: &Net,
     data: &Split,
     epochs: usize,
     show: bool,
     ckpt: Option<Checkpoints>,
+    teacher: Option<&Net>,
 ) -> Result<TrainStats> {
     let t = &net.recipe.train;
     let mut opt = Adam::new(net.vars())?;
@@ -266,7 +287,13 @@ pub fn train_with(
             let labels: Vec<u32> = idx.iter().map(|&i| data.labels[i] as u32).collect();
             let y = Tensor::from_vec(labels.clone(), idx.len(), &Device::Cpu).ctx("labels")?;
             let logits = net.forward(&x)?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &y).ctx("loss")?;
+            let mut loss = candle_nn::loss::cross_entropy(&logits, &y).ctx("loss")?;
+            if let Some(teacher) = teacher.filter(|_| t.distill > 0.0) {
+                let soft = distill_loss(&logits, &teacher.forward(&x)?, t.distill_temperature)?;
+                loss = ((loss * (1.0 - t.distill)).ctx("loss")?
+                    + (soft * t.distill).ctx("loss")?)
+                .ctx("loss")?;
+            }
             let lr = t.schedule.rate(t.lr, opt.steps, total_steps);
             opt.step(&loss, lr)?;
             if let Some(pr) = pruner.as_mut() {
@@ -362,4 +389,44 @@ pub fn accuracy(net: &Net, data: &Split, n: usize) -> Result<f32> {
             .count();
     }
     Ok(correct as f32 / n.max(1) as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distill_loss_is_the_softened_kl_divergence() {
+        let dev = Device::Cpu;
+        let teacher = Tensor::new(&[[2.0f32, 0.0, -1.0], [0.5, 0.5, 3.0]], &dev).unwrap();
+        // The same logits: no divergence.
+        let same = distill_loss(&teacher, &teacher, 4.0).unwrap();
+        assert!(same.to_scalar::<f32>().unwrap().abs() < 1e-6);
+        // Other logits: T^2 * mean over rows of sum p_t (log p_t - log p_s), by hand.
+        let student = Tensor::new(&[[0.0f32, 1.0, 0.0], [1.0, -2.0, 0.5]], &dev).unwrap();
+        let t = 2.0f64;
+        let lsm = |row: &[f32]| {
+            let z: Vec<f64> = row.iter().map(|&v| v as f64 / t).collect();
+            let m = z.iter().cloned().fold(f64::MIN, f64::max);
+            let s: f64 = z.iter().map(|v| (v - m).exp()).sum();
+            z.iter().map(|v| v - m - s.ln()).collect::<Vec<_>>()
+        };
+        let (tv, sv) = (
+            teacher.to_vec2::<f32>().unwrap(),
+            student.to_vec2::<f32>().unwrap(),
+        );
+        let mut want = 0.0;
+        for (tr, sr) in tv.iter().zip(&sv) {
+            let (lt, ls) = (lsm(tr), lsm(sr));
+            want += lt
+                .iter()
+                .zip(&ls)
+                .map(|(a, b)| a.exp() * (a - b))
+                .sum::<f64>();
+        }
+        want = want / 2.0 * t * t;
+        let got = distill_loss(&student, &teacher, t).unwrap();
+        let got = got.to_scalar::<f32>().unwrap() as f64;
+        assert!(want > 0.01 && (got - want).abs() < 1e-5, "{got} vs {want}");
+    }
 }

@@ -163,7 +163,7 @@ fn pruning_reaches_its_target_and_survives_an_interrupted_run() {
     m.train.truncate(400);
     let r = recipe("sparsity = 0.75\nscope = \"row\"\nend = 0.5\nevery = 2\nbits = 4");
     let whole = Net::init(&r).unwrap();
-    train::train_with(&whole, &m.train, 3, false, None).unwrap();
+    train::train_with(&whole, &m.train, 3, false, None, None).unwrap();
     // Row-balanced: 32 outputs keep 8 per row (0.75), 10 keep round(2.5) = 2 (0.8).
     let z: Vec<f64> = weights(&whole).iter().map(|w| zero_fraction(w)).collect();
     assert_eq!(z, [0.75, 0.8]);
@@ -182,10 +182,10 @@ fn pruning_reaches_its_target_and_survives_an_interrupted_run() {
         })
     };
     let first = Net::init(&r).unwrap();
-    train::train_with(&first, &m.train, 3, false, ck(false, Some(1))).unwrap();
+    train::train_with(&first, &m.train, 3, false, ck(false, Some(1)), None).unwrap();
     assert!(dir.path().join(compress::MASKS).is_file());
     let resumed = Net::init(&r).unwrap();
-    train::train_with(&resumed, &m.train, 3, false, ck(true, None)).unwrap();
+    train::train_with(&resumed, &m.train, 3, false, ck(true, None), None).unwrap();
     assert_eq!(weights(&resumed), weights(&whole), "resume = uninterrupted");
 }
 

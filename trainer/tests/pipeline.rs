@@ -284,24 +284,31 @@ fn an_interrupted_run_resumed_gives_the_same_weights() {
         })
     };
     let whole = Net::init(&r).unwrap();
-    train::train_with(&whole, &m.train, 3, false, None).unwrap();
+    train::train_with(&whole, &m.train, 3, false, None, None).unwrap();
     // Stopped after 2 of 3 epochs, then resumed from the files in `dir`.
     let first = Net::init(&r).unwrap();
-    train::train_with(&first, &m.train, 3, false, ck(false, Some(2))).unwrap();
+    train::train_with(&first, &m.train, 3, false, ck(false, Some(2)), None).unwrap();
     let progress = std::fs::read_to_string(dir.path().join(train::PROGRESS)).unwrap();
     assert!(progress.contains("\"epochs_done\": 2"), "{progress}");
     assert_ne!(weights(&first), weights(&whole), "stopped early");
     let resumed = Net::init(&r).unwrap();
-    train::train_with(&resumed, &m.train, 3, false, ck(true, None)).unwrap();
+    train::train_with(&resumed, &m.train, 3, false, ck(true, None), None).unwrap();
     assert_eq!(
         weights(&resumed),
         weights(&whole),
         "resume = uninterrupted run"
     );
     // A checkpoint from a run with other settings is refused with the file named.
-    let err = train::train_with(&Net::init(&r).unwrap(), &m.train, 5, false, ck(true, None))
-        .unwrap_err()
-        .to_string();
+    let err = train::train_with(
+        &Net::init(&r).unwrap(),
+        &m.train,
+        5,
+        false,
+        ck(true, None),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("progress.json") && err.contains("3 epochs"),
         "{err}"
@@ -371,4 +378,51 @@ fn per_channel_and_spiking_calibration_convert_and_agree() {
     }
     // Halving the thresholds fires more.
     assert!(rates[3] > rates[0] * 1.3, "{rates:?}");
+}
+
+/// Distillation (`train.distill`): a student that sees only the teacher's softened logits
+/// (`distill = 1`, no label term) learns the teacher's classes; without `--init` there is no
+/// teacher and `ember train` says so.
+#[test]
+fn distillation_learns_from_the_teacher() {
+    let m = bundled();
+    let r = recipe_with(MLP, "epochs = 4", "");
+    let teacher = Net::init(&r).unwrap();
+    train::train_with(&teacher, &m.train, 4, false, None, None).unwrap();
+    let teacher_acc = train::accuracy(&teacher, &m.test, m.test.len()).unwrap();
+    let kd = recipe_with(
+        MLP,
+        "epochs = 4\ndistill = 1.0\ndistill_temperature = 2.0",
+        "",
+    );
+    let student = Net::init(&kd).unwrap();
+    let before = train::accuracy(&student, &m.test, m.test.len()).unwrap();
+    train::train_with(&student, &m.train, 4, false, None, Some(&teacher)).unwrap();
+    let after = train::accuracy(&student, &m.test, m.test.len()).unwrap();
+    assert!(
+        teacher_acc > 0.7 && before < 0.3 && after > teacher_acc - 0.1,
+        "teacher {teacher_acc}, student before {before}, after {after}"
+    );
+    let err = ember_trainer::pipeline::train(
+        &kd,
+        &ember_trainer::pipeline::Options {
+            data: Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-small"),
+            epochs: Some(1),
+            train_samples: Some(100),
+            progress: false,
+            resume: false,
+            init: None,
+        },
+        tempfile::tempdir().unwrap().path(),
+        "model.ember",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("test.toml") && err.contains("--init"), "{err}");
+    let bad = Recipe::parse(
+        "name = \"t\"\ntimesteps = 4\ninput = [28, 28, 1]\n[[layers]]\nkind = \"dense\"\noutputs = 10\n\
+         [train]\nepochs = 1\nbatch = 8\nlr = 1e-3\nseed = 1\ndistill = 1.5\n",
+        Path::new("kd.toml"),
+    );
+    assert!(bad.unwrap_err().to_string().contains("train.distill"));
 }
