@@ -365,6 +365,17 @@ enum Command {
         /// Train the image ensemble on the first N MNIST training images only.
         #[arg(long)]
         image_train_samples: Option<usize>,
+        /// STDP learning rate of the image ensemble (`ember stdp --eta`).
+        #[arg(long, default_value_t = 0.03)]
+        image_eta: f32,
+        /// Final fraction of the image ensemble's synapses pruned while it learns (every
+        /// 1,000 images on a cubic schedule, as `ember stdp --sparsity`); 0: none.
+        #[arg(long, default_value_t = 0.0)]
+        image_sparsity: f32,
+        /// Conductance levels the image ensemble's weights are quantized to with the pruning
+        /// (`ember stdp --levels`); 0: not quantized.
+        #[arg(long, default_value_t = 0)]
+        image_levels: u32,
         /// STDP passes over the 2,700 FSDD training recordings.
         #[arg(long, default_value_t = 20)]
         audio_epochs: usize,
@@ -1077,6 +1088,9 @@ fn run(command: Command, progress: bool) -> Result<()> {
             audio_neurons,
             image_epochs,
             image_train_samples,
+            image_eta,
+            image_sparsity,
+            image_levels,
             audio_epochs,
             pairs,
             label_samples,
@@ -1102,14 +1116,29 @@ fn run(command: Command, progress: bool) -> Result<()> {
             resume,
         } => {
             use ember_trainer::stdp::StdpConfig;
+            if !(0.0..1.0).contains(&image_sparsity) || image_eta.is_nan() || image_eta <= 0.0 {
+                return Err(Error::Mismatch {
+                    message: format!(
+                        "--image-sparsity must be in [0, 1) and --image-eta above 0 (got {image_sparsity} and {image_eta})"
+                    ),
+                });
+            }
             let image = StdpConfig {
                 neurons: image_neurons,
                 timesteps,
-                eta: 0.03,
+                eta: image_eta,
                 threshold: 40.0,
                 theta_plus: 0.3,
                 seed,
                 ..Default::default()
+            };
+            // The audio ensemble is not pruned: only the image's settings change.
+            let audio_base = image.clone();
+            let image = StdpConfig {
+                prune_every: if image_sparsity > 0.0 { 1000 } else { 0 },
+                sparsity: image_sparsity,
+                levels: image_levels,
+                ..image
             };
             use ember_trainer::data::fsdd::{FeatureConfig, Kind};
             let features = FeatureConfig {
@@ -1130,7 +1159,8 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 norm: image.norm * inputs as f32 / 784.0,
                 threshold: audio_threshold,
                 seed: seed + 1,
-                ..image.clone()
+                eta: 0.03,
+                ..audio_base
             };
             let audio_data = match audio_data {
                 Some(d) => d,
