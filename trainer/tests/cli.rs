@@ -257,3 +257,22 @@ fn deploy_build_only_writes_the_elf() {
     assert!(std::fs::metadata(&elf).unwrap().len() > model);
     assert!(dir.path().join("nucleo.samples.bin").exists());
 }
+
+#[test]
+fn multimodal_refuses_an_impossible_pruning_target() {
+    let out = tempfile::tempdir().unwrap();
+    let o = ember(&[
+        "-q",
+        "multimodal",
+        "--image-sparsity",
+        "1.5",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--image-sparsity must be in [0, 1)"),
+        "{}",
+        stderr(&o)
+    );
+}
