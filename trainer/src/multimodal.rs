@@ -388,7 +388,6 @@ pub fn export(mm: &Multimodal, name: &str) -> Result<Vec<u8>> {
         ("leak", a.leak, b.leak),
         ("inhibition", a.inhibition, b.inhibition),
         ("w_max", a.w_max, b.w_max),
-        ("levels", a.levels as f32, b.levels as f32),
         (
             "test threshold scale",
             a.test_theta_scale,
@@ -438,6 +437,7 @@ pub fn export(mm: &Multimodal, name: &str) -> Result<Vec<u8>> {
         cfg: StdpConfig {
             neurons: 2 * group,
             inputs: m,
+            levels: shared_levels(a.levels, b.levels),
             ..a.clone()
         },
         w,
@@ -460,6 +460,33 @@ pub fn export(mm: &Multimodal, name: &str) -> Result<Vec<u8>> {
         groups: Some((group as u16, 10, priors.to_vec())),
     };
     stdp::encode_network(&net, name, shape, head)
+}
+
+/// Weight levels of one int8 grid that holds both ensembles' weights: their own when they
+/// agree; otherwise the finest grid of at most 128 levels (steps of `w_max / 127` or
+/// coarser) on which every quantized ensemble's levels lie exactly (8 levels and
+/// unquantized weights: 127 steps of `w_max / 126`, as 126 = 7 x 18), and unquantized
+/// weights are rounded to it.
+fn shared_levels(a: u32, b: u32) -> u32 {
+    if a == b {
+        return a;
+    }
+    let steps: Vec<u32> = [a, b]
+        .into_iter()
+        .filter(|&l| l > 1)
+        .map(|l| l - 1)
+        .collect();
+    let gcd = |mut x: u32, mut y: u32| {
+        while y != 0 {
+            (x, y) = (y, x % y);
+        }
+        x
+    };
+    let lcm = steps.iter().fold(1, |acc, &s| acc / gcd(acc, s) * s);
+    if lcm > 127 {
+        return 0;
+    }
+    127 / lcm * lcm + 1
 }
 
 /// Standard normal samples from the runtime's generator (Box-Muller).
@@ -1015,6 +1042,25 @@ fn plot_robustness(r: &MultimodalReport, out: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_levels_hold_both_grids_exactly() {
+        assert_eq!(shared_levels(8, 8), 8);
+        assert_eq!(shared_levels(0, 0), 0);
+        // 8 levels beside unquantized weights: 126 steps, a multiple of 7.
+        assert_eq!(shared_levels(8, 0), 127);
+        assert_eq!(shared_levels(0, 8), 127);
+        // 8 and 16 levels: steps of 1/105, a multiple of both 1/7 and 1/15.
+        assert_eq!(shared_levels(8, 16), 106);
+        // No common grid of at most 128 levels: the plain 127 steps.
+        assert_eq!(shared_levels(101, 103), 0);
+        for (a, b) in [(8, 0), (8, 16), (4, 0), (3, 5)] {
+            let top = shared_levels(a, b) - 1;
+            for l in [a, b].into_iter().filter(|&l| l > 1) {
+                assert_eq!(top % (l - 1), 0, "{a} {b}");
+            }
+        }
+    }
 
     fn small(inputs: usize, seed: u64) -> StdpConfig {
         StdpConfig {
