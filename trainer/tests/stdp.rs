@@ -114,3 +114,33 @@ fn resume_continues_an_interrupted_run() {
     )
     .is_ok());
 }
+
+/// The probe behind `ember stdp`'s running accuracy sees the network every
+/// `stdp::PROBE_EVERY` training images and cannot change what it learns.
+#[test]
+fn the_training_probe_sees_the_network_and_changes_nothing() {
+    let data = Mnist::load(&bundled_mnist().unwrap()).unwrap();
+    let cfg = StdpConfig {
+        neurons: 8,
+        timesteps: 8,
+        ..small()
+    };
+    let total = stdp::PROBE_EVERY + 7;
+    let bar = ProgressBar::hidden();
+    let (mut probed, mut plain) = (Network::new(cfg.clone()), Network::new(cfg));
+    let mut seen = Vec::new();
+    while probed.seen < total {
+        stdp::train_rest_of_epoch_with(&mut probed, &data.train, total, &bar, &mut |n| {
+            seen.push(n.seen);
+            // What the running accuracy does, on a copy.
+            let mut copy = n.clone();
+            stdp::label_neurons(&mut copy, &data.test, &ProgressBar::hidden());
+        });
+    }
+    while plain.seen < total {
+        stdp::train_rest_of_epoch(&mut plain, &data.train, total, &bar);
+    }
+    assert_eq!(seen, vec![stdp::PROBE_EVERY]);
+    assert_eq!(probed.w, plain.w);
+    assert_eq!(probed.theta, plain.theta);
+}

@@ -31,7 +31,8 @@ pub use network::{Network, StdpConfig, Vote};
 pub use plot::receptive_fields;
 pub use run::{run, StdpOptions, StdpReport};
 pub use train::{
-    classify, evaluate, label_neurons, train_epoch, train_rest_of_epoch, Evaluation, EVAL_SEED,
+    classify, evaluate, label_neurons, train_epoch, train_epoch_with, train_rest_of_epoch,
+    train_rest_of_epoch_with, Evaluation, EVAL_SEED, PROBE_EVERY,
 };
 
 pub(crate) use network::{power_law, Scratch};

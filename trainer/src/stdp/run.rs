@@ -1,7 +1,7 @@
 //! `ember stdp`: train, prune and quantize, label, evaluate, export and report, with
 //! checkpoints and `--resume`.
 
-use super::{export, label_neurons, train_rest_of_epoch, Evaluation, Network, StdpConfig};
+use super::{export, label_neurons, train_rest_of_epoch_with, Evaluation, Network, StdpConfig};
 use crate::data::mnist::Mnist;
 use crate::error::{io, write_atomic};
 use crate::eval::RuntimeEval;
@@ -102,6 +102,29 @@ pub(crate) fn load<T: serde::de::DeserializeOwned>(out: &Path) -> Result<T> {
     })
 }
 
+/// Labelling images of the running accuracy on the progress bar.
+const PROBE_LABELS: usize = 1_000;
+/// Images it is scored on.
+const PROBE_SCORED: usize = 500;
+
+/// The running accuracy's labelling images (the first [`PROBE_LABELS`] of the labelling
+/// set, which is the start of `train`) and the images it scores (the [`PROBE_SCORED`] after
+/// the first `label_samples`, or none when `train` ends before).
+fn probe_slices(
+    train: &crate::data::mnist::Split,
+    label_samples: usize,
+) -> (crate::data::mnist::Split, crate::data::mnist::Split) {
+    let mut labels = train.clone();
+    labels.truncate(PROBE_LABELS.min(label_samples));
+    let mut scored = train.clone();
+    let skip = label_samples.min(scored.len());
+    let pixels = scored.rows * scored.cols;
+    scored.images.drain(..skip * pixels);
+    scored.labels.drain(..skip);
+    scored.truncate(PROBE_SCORED);
+    (labels, scored)
+}
+
 /// Runs `ember stdp`.
 pub fn run(opts: &StdpOptions) -> Result<StdpReport> {
     std::fs::create_dir_all(&opts.out).map_err(io(&opts.out))?;
@@ -136,8 +159,22 @@ pub fn run(opts: &StdpOptions) -> Result<StdpReport> {
     let started = Instant::now();
     let progress = bar(opts.quiet, total, "STDP");
     progress.set_position(net.seen as u64);
+    // Running accuracy for the progress bar, every `stdp::PROBE_EVERY` images: a copy of the network
+    // labelled on PROBE_LABELS labelling images and scored on the PROBE_SCORED training
+    // images after the labelling set (their labels never reach the network). The network
+    // being trained is not touched, so a quiet run (no probe) learns the same weights.
+    let (probe_labels, probe_scored) = probe_slices(&data.train, opts.label_samples);
+    let mut probe = |n: &Network| {
+        if opts.quiet || probe_scored.is_empty() {
+            return;
+        }
+        let mut copy = n.clone();
+        label_neurons(&mut copy, &probe_labels, &ProgressBar::hidden());
+        let e = super::evaluate(&mut copy, &probe_scored, &ProgressBar::hidden());
+        progress.set_message(format!("STDP {:.1}%", 100.0 * e.accuracy));
+    };
     while net.seen < total {
-        train_rest_of_epoch(&mut net, &train, total, &progress);
+        train_rest_of_epoch_with(&mut net, &train, total, &progress, &mut probe);
         save(&net, &opts.out)?;
     }
     progress.finish_and_clear();

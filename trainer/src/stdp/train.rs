@@ -4,6 +4,10 @@ use super::network::{Network, Scratch, Vote};
 use crate::data::mnist::Split;
 use indicatif::ProgressBar;
 
+/// Training images between two calls of a training probe ([`train_epoch_with`]): `ember
+/// stdp` shows a running accuracy at this interval.
+pub const PROBE_EVERY: usize = 5_000;
+
 /// Seed of the input generator at inference: the exported model restarts the runtime's
 /// generator from it at every image, and the float evaluation does the same.
 pub const EVAL_SEED: u32 = 0xE3B3;
@@ -21,6 +25,18 @@ pub fn sparsity_at(done: usize, total: usize, final_sparsity: f32) -> f32 {
 /// to `MAX_BOOSTS` times (Diehl & Cook's remedy for images that teach nothing). Returns how
 /// many presentations were boosted.
 pub fn train_epoch(net: &mut Network, split: &Split, total: usize, bar: &ProgressBar) -> usize {
+    train_epoch_with(net, split, total, bar, &mut |_| {})
+}
+
+/// [`train_epoch`] that also calls `probe` with the network after every [`PROBE_EVERY`]
+/// training images (`net.seen` a multiple of it); `probe` cannot change the network.
+pub fn train_epoch_with(
+    net: &mut Network,
+    split: &Split,
+    total: usize,
+    bar: &ProgressBar,
+    probe: &mut dyn FnMut(&Network),
+) -> usize {
     const MAX_BOOSTS: u32 = 3;
     let mut s = Scratch::new(&net.cfg);
     let mut boosted = vec![0u8; net.cfg.inputs];
@@ -42,6 +58,9 @@ pub fn train_epoch(net: &mut Network, split: &Split, total: usize, bar: &Progres
             let target = sparsity_at(net.seen, total, net.cfg.sparsity);
             net.prune_and_quantize(target, net.cfg.levels);
         }
+        if net.seen % PROBE_EVERY == 0 {
+            probe(net);
+        }
         bar.inc(1);
     }
     boosts
@@ -51,12 +70,23 @@ pub fn train_epoch(net: &mut Network, split: &Split, total: usize, bar: &Progres
 /// checkpoint: the images of this epoch already seen are skipped). Call it until `net.seen`
 /// reaches `total`, checkpointing between calls.
 pub fn train_rest_of_epoch(net: &mut Network, train: &Split, total: usize, bar: &ProgressBar) {
+    train_rest_of_epoch_with(net, train, total, bar, &mut |_| {});
+}
+
+/// [`train_rest_of_epoch`] with a `probe` as in [`train_epoch_with`].
+pub fn train_rest_of_epoch_with(
+    net: &mut Network,
+    train: &Split,
+    total: usize,
+    bar: &ProgressBar,
+    probe: &mut dyn FnMut(&Network),
+) {
     let mut rest = train.clone();
     let skip = net.seen % train.len().max(1);
     let pixels = train.rows * train.cols;
     rest.images.drain(..skip * pixels);
     rest.labels.drain(..skip);
-    train_epoch(net, &rest, total, bar);
+    train_epoch_with(net, &rest, total, bar, probe);
 }
 
 /// Labels every neuron from its responses to `split` (no learning) and sets the vote
