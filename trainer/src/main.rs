@@ -1127,22 +1127,23 @@ fn run(command: Command, progress: bool) -> Result<()> {
                     ),
                 });
             }
-            let image = StdpConfig {
+            // What both ensembles share; the image's learning rate, pruning and levels are
+            // its own options, the audio ensemble keeps the defaults (0.03, unpruned).
+            let base = StdpConfig {
                 neurons: image_neurons,
                 timesteps,
-                eta: image_eta,
+                eta: 0.03,
                 threshold: 40.0,
                 theta_plus: 0.3,
                 seed,
                 ..Default::default()
             };
-            // The audio ensemble is not pruned: only the image's settings change.
-            let audio_base = image.clone();
             let image = StdpConfig {
+                eta: image_eta,
                 prune_every: if image_sparsity > 0.0 { 1000 } else { 0 },
                 sparsity: image_sparsity,
                 levels: image_levels,
-                ..image
+                ..base.clone()
             };
             use ember_trainer::data::fsdd::{FeatureConfig, Kind};
             let features = FeatureConfig {
@@ -1163,8 +1164,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 norm: image.norm * inputs as f32 / 784.0,
                 threshold: audio_threshold,
                 seed: seed + 1,
-                eta: 0.03,
-                ..audio_base
+                ..base
             };
             let audio_data = match audio_data {
                 Some(d) => d,

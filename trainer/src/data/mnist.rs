@@ -130,6 +130,13 @@ impl Split {
         self.labels.truncate(n);
         self.images.truncate(n * self.rows * self.cols);
     }
+
+    /// Drops the first `n` samples (all of them if `n` is larger).
+    pub fn skip(&mut self, n: usize) {
+        let n = n.min(self.len());
+        self.labels.drain(..n);
+        self.images.drain(..n * self.rows * self.cols);
+    }
 }
 
 /// The four MNIST files of a directory.

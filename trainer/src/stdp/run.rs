@@ -117,10 +117,7 @@ fn probe_slices(
     let mut labels = train.clone();
     labels.truncate(PROBE_LABELS.min(label_samples));
     let mut scored = train.clone();
-    let skip = label_samples.min(scored.len());
-    let pixels = scored.rows * scored.cols;
-    scored.images.drain(..skip * pixels);
-    scored.labels.drain(..skip);
+    scored.skip(label_samples);
     scored.truncate(PROBE_SCORED);
     (labels, scored)
 }

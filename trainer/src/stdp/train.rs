@@ -82,10 +82,7 @@ pub fn train_rest_of_epoch_with(
     probe: &mut dyn FnMut(&Network),
 ) {
     let mut rest = train.clone();
-    let skip = net.seen % train.len().max(1);
-    let pixels = train.rows * train.cols;
-    rest.images.drain(..skip * pixels);
-    rest.labels.drain(..skip);
+    rest.skip(net.seen % train.len().max(1));
     train_epoch_with(net, &rest, total, bar, probe);
 }
 
