@@ -154,7 +154,8 @@ pub fn bench(name: &str, recipe_text: &str, spec: &BenchSpec, show: bool) -> Res
 /// converted, its thresholds calibrated on the training images, then BPTT with the reference
 /// settings: Adam lr 1e-3 constant, batch 64, T steps, clipping 1.0) on the first
 /// `train_samples` training images of `data`, evaluated on the first `test_samples` test
-/// images; with the fused kernels or the plain composition, from the same seed.
+/// images; with the fused kernels or the plain composition, from the same `seed` (initial
+/// weights and shuffling).
 #[allow(clippy::too_many_arguments)]
 pub fn accuracy_curve(
     name: &str,
@@ -165,9 +166,11 @@ pub fn accuracy_curve(
     epochs: usize,
     timesteps: u16,
     plain: bool,
+    seed: u64,
     show: bool,
 ) -> Result<Vec<f64>> {
-    let recipe = Recipe::parse(recipe_text, Path::new(&format!("recipes/{name}.toml")))?;
+    let mut recipe = Recipe::parse(recipe_text, Path::new(&format!("recipes/{name}.toml")))?;
+    recipe.train.seed = seed;
     let n = train_samples.min(data.train.len());
     let t = test_samples.min(data.test.len());
     // One split holding the training subset, then the test images.
@@ -191,6 +194,7 @@ pub fn accuracy_curve(
         lr: 1e-3,
         batch: 64,
         schedule: crate::diet::Schedule::Constant,
+        seed,
         ..DietSpec::default()
     };
     let train: Vec<usize> = (0..n).collect();

@@ -509,6 +509,10 @@ enum Command {
         /// Test images for --accuracy-epochs.
         #[arg(long, default_value_t = 10_000)]
         test_samples: usize,
+        /// Seed of the initial weights and of the shuffling for --accuracy-epochs (both
+        /// kernel paths start from the same weights for the same seed).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// The whole pipeline on the bundled subset: train REF-MLP's ANN, convert it, fine-tune
     /// it with DIET-SNN (learned thresholds and leaks), quantize, export
@@ -612,6 +616,7 @@ fn run(command: Command, progress: bool) -> Result<()> {
             data,
             train_samples,
             test_samples,
+            seed,
         } => {
             if let Some(epochs) = accuracy_epochs {
                 let dir = mnist_dir(data.as_deref())?;
@@ -629,13 +634,14 @@ fn run(command: Command, progress: bool) -> Result<()> {
                         epochs,
                         timesteps,
                         plain,
+                        seed,
                         progress,
                     )?;
                     let kernels = if plain { "plain" } else { "fused" };
                     let list: Vec<String> =
                         acc.iter().map(|a| format!("{:.2}%", 100.0 * a)).collect();
                     println!(
-                        "{name} {kernels}: test accuracy after epochs 0..={epochs}: {}",
+                        "{name} {kernels} seed {seed}: test accuracy after epochs 0..={epochs}: {}",
                         list.join(" ")
                     );
                 }

@@ -265,6 +265,11 @@ pub fn pixel_tensor(
 ) -> Result<Tensor> {
     let mut v = Vec::with_capacity(images.len() * h * w * c);
     for img in images {
+        if c == 1 {
+            // One channel: already in (c, h, w) order; a plain map, which vectorises.
+            v.extend(img[..h * w].iter().map(|&x| f(x)));
+            continue;
+        }
         for ch in 0..c {
             for p in 0..h * w {
                 v.push(f(img[p * c + ch]));

@@ -473,3 +473,27 @@ fn dense_equals_the_plain_matmul() {
         }
     }
 }
+
+/// The lane-wise reductions equal the one-value folds they replace, on lengths around the
+/// lane count and with a NaN, which `f32::max` skips.
+#[test]
+fn lane_reductions_equal_the_plain_folds() {
+    use ember_trainer::kernels::{max_abs_of, sum_squares};
+    let mut rng = Rng::new(7);
+    for n in [0, 1, 15, 16, 17, 33, 1000, 16_385] {
+        let mut v = random(&mut rng, n, -3.0, 3.0);
+        let plain_max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+        assert_eq!(max_abs_of(&v), plain_max, "max_abs, n = {n}");
+        let plain_sq: f64 = v.iter().map(|&x| (x as f64) * (x as f64)).sum();
+        let sq = sum_squares(&v);
+        assert!(
+            (sq - plain_sq).abs() <= 1e-9 * plain_sq.max(1.0),
+            "sum of squares, n = {n}"
+        );
+        if n > 3 {
+            v[n / 2] = f32::NAN;
+            v[1] = -7.5;
+            assert_eq!(max_abs_of(&v), 7.5, "a NaN is skipped, n = {n}");
+        }
+    }
+}

@@ -6,7 +6,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
 use rayon::prelude::*;
 
-use super::with_f32;
+use super::{sum_squares, with_f32};
 
 /// Values per parallel task.
 const CHUNK: usize = 16384;
@@ -52,9 +52,7 @@ impl Adam {
         for var in &self.vars {
             if let Some(g) = grads.get(var.as_tensor()) {
                 sq += with_f32(g, "adam", |g| {
-                    Ok(g.par_chunks(CHUNK)
-                        .map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>())
-                        .sum::<f64>())
+                    Ok(g.par_chunks(CHUNK).map(sum_squares).sum::<f64>())
                 })?;
             }
         }
@@ -72,22 +70,28 @@ impl Adam {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
-            let mut w = with_f32(var.as_tensor(), "adam", |w| Ok(w.to_vec()))?;
-            with_f32(g, "adam", |g| {
-                w.par_chunks_mut(CHUNK)
-                    .zip(m.par_chunks_mut(CHUNK))
-                    .zip(v.par_chunks_mut(CHUNK))
-                    .zip(g.par_chunks(CHUNK))
-                    .for_each(|(((w, m), v), g)| {
-                        for i in 0..w.len() {
-                            let gi = g[i] * scale;
-                            m[i] = m[i] * b1 + gi * (1.0 - b1);
-                            v[i] = v[i] * b2 + gi * gi * (1.0 - b2);
-                            let step = (m[i] * scale_m) / ((v[i] * scale_v).sqrt() + eps);
-                            w[i] -= step * lr;
-                        }
-                    });
-                Ok(())
+            // The new values go into a fresh buffer, read from the old ones in the same pass.
+            let mut w = vec![0f32; m.len()];
+            with_f32(var.as_tensor(), "adam", |old| {
+                with_f32(g, "adam", |g| {
+                    w.par_chunks_mut(CHUNK)
+                        .zip(old.par_chunks(CHUNK))
+                        .zip(m.par_chunks_mut(CHUNK))
+                        .zip(v.par_chunks_mut(CHUNK))
+                        .zip(g.par_chunks(CHUNK))
+                        .for_each(|((((w, old), m), v), g)| {
+                            // Zipped slices: no bounds checks, so the loop vectorises.
+                            let values = w.iter_mut().zip(old).zip(m.iter_mut()).zip(v.iter_mut());
+                            for ((((w, &old), m), v), &g) in values.zip(g) {
+                                let gi = g * scale;
+                                *m = *m * b1 + gi * (1.0 - b1);
+                                *v = *v * b2 + gi * gi * (1.0 - b2);
+                                let step = (*m * scale_m) / ((*v * scale_v).sqrt() + eps);
+                                *w = old - step * lr;
+                            }
+                        });
+                    Ok(())
+                })
             })?;
             var.set(&Tensor::from_vec(w, var.shape(), var.device())?)?;
         }

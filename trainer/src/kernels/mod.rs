@@ -120,7 +120,41 @@ pub(crate) fn gemm_scaled(
 /// The largest absolute value of `t`'s elements (0 for an empty tensor), in one pass without
 /// temporaries.
 pub fn max_abs(t: &Tensor) -> Result<f32> {
-    with_f32(t, "max_abs", |v| {
-        Ok(v.iter().fold(0f32, |m, x| m.max(x.abs())))
-    })
+    with_f32(t, "max_abs", |v| Ok(max_abs_of(v)))
+}
+
+/// Lanes of the reductions below: independent accumulators, so that the compiler can keep
+/// them in one vector register (a single running value is a chain it may not reorder).
+const LANES: usize = 16;
+
+/// The largest absolute value in `v` (0 when empty); NaN is skipped, as `f32::max` does.
+pub fn max_abs_of(v: &[f32]) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let mut chunks = v.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (l, x) in lanes.iter_mut().zip(c) {
+            let a = x.abs();
+            *l = if a > *l { a } else { *l };
+        }
+    }
+    let tail = chunks.remainder().iter().fold(0f32, |m, x| m.max(x.abs()));
+    lanes.iter().fold(tail, |m, &l| m.max(l))
+}
+
+/// The sum of the squares of `v`, accumulated in f64 over [`LANES`] lanes.
+pub fn sum_squares(v: &[f32]) -> f64 {
+    let mut lanes = [0f64; LANES];
+    let mut chunks = v.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            let x = x as f64;
+            *l += x * x;
+        }
+    }
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&x| (x as f64) * (x as f64))
+        .sum();
+    lanes.iter().sum::<f64>() + tail
 }
