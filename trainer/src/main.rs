@@ -447,12 +447,6 @@ enum Command {
         /// recordings. Example: --audio-augment-snr 20,10,5,0
         #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
         audio_augment_snr: Vec<f32>,
-        /// Scale each recording's audio features by a gain from 1 (clean) down to 0.1 (very
-        /// noisy), from the recording's own SNR estimate (speech power over the 3-4 kHz noise
-        /// floor), so that a noisy recording drives the audio ensemble less and its evidence
-        /// weighs less in the fusion. Applies to training, test and exported features alike.
-        #[arg(long)]
-        audio_reliability: bool,
         /// Pixel noise levels (standard deviation in grey levels) of the image-noise sweep.
         #[arg(long, value_delimiter = ',', default_values_t = [0.0, 32.0, 64.0, 96.0, 128.0, 192.0])]
         image_noise: Vec<f32>,
@@ -1125,7 +1119,6 @@ fn run(command: Command, progress: bool) -> Result<()> {
             audio_frames,
             audio_bands,
             audio_augment_snr,
-            audio_reliability,
             image_noise,
             audio_snr,
             seed,
@@ -1208,7 +1201,6 @@ fn run(command: Command, progress: bool) -> Result<()> {
                 audio_keep,
                 audio_features: features,
                 audio_augment_snr,
-                audio_reliability,
                 image_noise,
                 audio_snr,
                 resume,

@@ -548,15 +548,6 @@ pub fn sparsify(image: &mut [u8], keep: f32) {
     });
 }
 
-/// Multiplies every value of a feature image by `gain` (0..=1), rounding: fewer input spikes,
-/// so the ensemble fires less and its evidence counts less in the fusion.
-pub fn scale_gain(image: &mut [u8], gain: f32) {
-    let gain = gain.clamp(0.0, 1.0);
-    image
-        .iter_mut()
-        .for_each(|p| *p = (f32::from(*p) * gain).round() as u8);
-}
-
 /// What `ember multimodal` was asked to do.
 #[derive(Debug, Clone)]
 pub struct MultimodalOptions {
@@ -591,9 +582,6 @@ pub struct MultimodalOptions {
     /// Noisy copies of every training recording, one per signal-to-noise ratio (dB) here,
     /// added to the audio training set (multi-condition training); empty: clean only.
     pub audio_augment_snr: Vec<f32>,
-    /// Scale each recording's feature image by its [`fsdd::reliability`] (an SNR estimate
-    /// from the recording itself), so that a noisy recording drives the audio ensemble less.
-    pub audio_reliability: bool,
     /// Pixel noise levels (standard deviation, grey levels) of the image-noise sweep.
     pub image_noise: Vec<f32>,
     /// Signal-to-noise ratios (dB) of the audio-noise sweep.
@@ -689,10 +677,6 @@ pub fn run(opts: &MultimodalOptions) -> Result<MultimodalReport> {
     let features = |samples: &[i16]| {
         let mut image = extractor.image(samples);
         sparsify(&mut image, opts.audio_keep);
-        if opts.audio_reliability {
-            let gain = fsdd::reliability(extractor.hf_snr_db(samples));
-            scale_gain(&mut image, gain);
-        }
         image
     };
     let recordings = fsdd::recordings(&opts.audio_data)?;

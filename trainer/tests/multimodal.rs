@@ -39,7 +39,6 @@ fn options(out: &Path) -> MultimodalOptions {
         pairs_per_recording: 3,
         audio_keep: 0.2,
         audio_augment_snr: vec![],
-        audio_reliability: false,
         audio_features: FeatureConfig {
             frames: 32,
             kind: Kind::LogMel { mels: 32 },

@@ -229,41 +229,6 @@ impl Features {
         }
     }
 
-    /// How far a recording's speech stands above broadband noise, in dB: the 90th percentile
-    /// of its frames' power over the mean power per bin of its top quarter of frequencies
-    /// (3-4 kHz, where spoken digits carry little energy and white noise as much as anywhere)
-    /// spread over all bins. About 20 dB for a clean FSDD recording, 3 dB at -5 dB SNR (see
-    /// [`reliability`]).
-    pub fn hf_snr_db(&self, samples: &[i16]) -> f32 {
-        let first_hf = BINS - HF_BINS;
-        let mut energies = Vec::new();
-        let mut hf = 0f64;
-        for start in stft_starts(samples.len()) {
-            let chunk = &samples[start..(start + FRAME).min(samples.len())];
-            let mut buf: Vec<Complex<f32>> = (0..FRAME)
-                .map(|n| {
-                    let s = chunk.get(n).map_or(0.0, |&s| f32::from(s) / 32768.0);
-                    Complex::new(s * self.window[n], 0.0)
-                })
-                .collect();
-            self.fft.process(&mut buf);
-            let power: Vec<f64> = buf[..BINS]
-                .iter()
-                .map(|c| f64::from(c.norm_sqr()))
-                .collect();
-            energies.push(power.iter().sum::<f64>());
-            hf += power[first_hf..].iter().sum::<f64>();
-        }
-        energies.sort_by(f64::total_cmp);
-        let peak = energies
-            .get(energies.len().saturating_sub(1) * 9 / 10)
-            .copied()
-            .unwrap_or(0.0);
-        let frames = energies.len().max(1) as f64;
-        let floor = hf / frames * (BINS as f64 / HF_BINS as f64) + f64::from(FLOOR);
-        (10.0 * ((peak + f64::from(FLOOR)) / floor).log10()) as f32
-    }
-
     /// The feature row of one STFT frame (`chunk` is zero-padded to [`FRAME`]).
     fn frame_features(&self, chunk: &[i16]) -> Vec<f32> {
         let mut buf: Vec<Complex<f32>> = (0..FRAME)
@@ -286,31 +251,6 @@ impl Features {
                 dct2(&energies.map(f32::ln).collect::<Vec<_>>(), coefficients)
             }
         }
-    }
-}
-
-/// Bins of [`Features::hf_snr_db`]'s noise band: the top quarter, 3-4 kHz.
-const HF_BINS: usize = 33;
-
-/// [`Features::hf_snr_db`] at and above which a recording counts as clean (gain 1), and at
-/// and below which it gets the smallest gain, [`RELIABILITY_MIN`]. Chosen from 300 training
-/// recordings (recordings 5-49, every ninth file) with white noise added as the test sweep
-/// adds it: clean ones measure 9.8 / 21.7 dB (5th percentile / median), 10 dB SNR 13.5 dB
-/// (median), 5 dB 9.3, 0 dB 5.6, -5 dB 2.7 (95th percentile 3.6).
-pub const RELIABLE_DB: f32 = 12.0;
-/// See [`RELIABLE_DB`].
-pub const UNRELIABLE_DB: f32 = 4.0;
-/// The smallest gain: a very noisy recording still adds a little evidence.
-pub const RELIABILITY_MIN: f32 = 0.1;
-
-/// The gain for a recording's feature image, from its [`Features::hf_snr_db`]: 1 when clean,
-/// falling linearly to [`RELIABILITY_MIN`] between [`RELIABLE_DB`] and [`UNRELIABLE_DB`].
-pub fn reliability(hf_snr_db: f32) -> f32 {
-    let r = (hf_snr_db - UNRELIABLE_DB) / (RELIABLE_DB - UNRELIABLE_DB);
-    if r.is_nan() {
-        RELIABILITY_MIN
-    } else {
-        r.clamp(RELIABILITY_MIN, 1.0)
     }
 }
 
@@ -629,38 +569,6 @@ mod tests {
             argmax(&f.image(&read_wav(&p).unwrap()), 32, 10),
             2500 * 32 / 4000
         );
-    }
-
-    #[test]
-    fn hf_snr_separates_a_clean_tone_from_white_noise() {
-        let f = Features::new(FeatureConfig::default()).unwrap();
-        // A 440 Hz tone: nothing in 3-4 kHz but window leakage.
-        let tone: Vec<i16> = (0..4000)
-            .map(|n| {
-                (12000.0 * (2.0 * std::f32::consts::PI * 440.0 * n as f32 / 8000.0).sin()) as i16
-            })
-            .collect();
-        let clean = f.hf_snr_db(&tone);
-        assert!(clean > 30.0, "clean tone: {clean} dB");
-        assert_eq!(reliability(clean), 1.0);
-        // White noise alone: as much power per bin at 3-4 kHz as anywhere.
-        let mut x = 12345u32;
-        let noise: Vec<i16> = (0..4000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x >> 20) as i16 - 2048
-            })
-            .collect();
-        let noisy = f.hf_snr_db(&noise);
-        assert!(noisy.abs() < 3.0, "white noise: {noisy} dB");
-        assert_eq!(reliability(noisy), RELIABILITY_MIN);
-        // In between, the gain falls linearly; silence and an empty recording get a number.
-        assert!((reliability(8.0) - 0.5).abs() < 1e-6);
-        assert_eq!(reliability(f32::NAN), RELIABILITY_MIN);
-        assert!(f.hf_snr_db(&[0; 1000]).is_finite());
-        assert!(f.hf_snr_db(&[]).is_finite());
     }
 
     #[test]
