@@ -16,6 +16,7 @@
 use crate::compress::Format;
 use crate::convert::{Snn, SnnLayer, Synapse};
 use crate::error::{Error, Result};
+use crate::kernels::max_abs_of;
 use crate::recipe::LayerSpec;
 
 /// A quantized synaptic layer.
@@ -97,7 +98,7 @@ fn scales(s: &Synapse, per_channel: bool, fmt: Format) -> Result<Vec<f32>> {
     } else {
         vec![&s.weight[..]]
     };
-    let layer_max = s.weight.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+    let layer_max = max_abs_of(&s.weight);
     if !(layer_max > 0.0 && layer_max.is_finite()) {
         return Err(Error::Convert {
             layer: s.index,
@@ -108,7 +109,7 @@ fn scales(s: &Synapse, per_channel: bool, fmt: Format) -> Result<Vec<f32>> {
         .iter()
         .map(|g| {
             // A channel whose weights are all zero keeps the layer's scale.
-            let m = g.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+            let m = max_abs_of(g);
             fmt.scale(if m > 0.0 { m } else { layer_max }, s.threshold)
         })
         .collect())

@@ -82,7 +82,7 @@ pub fn leak_bits(l: f32) -> u16 {
 /// Membrane units per float unit of a layer with effective weights `weight`, as
 /// [`crate::quantize`] computes it: `127 / max|w|`.
 pub fn quant_scale(weight: &[f32]) -> f32 {
-    127.0 / weight.iter().fold(0.0f32, |m, w| m.max(w.abs()))
+    127.0 / crate::kernels::max_abs_of(weight)
 }
 
 /// [`simulate_with_progress`] with a membrane leak per layer: `leaks[i]` is the Q1.15 leak
